@@ -1,0 +1,67 @@
+"""Profiles and paths: the settings every module and notebook shares.
+
+Profiles: ``smoke`` (seconds, what CI runs), ``mini`` (the CPU default: a complete miniature of every
+experiment on a 2-core machine) and ``paper`` (the paper's scale on GPUs). Environment variables:
+
+- ``DRA_PROFILE``: the profile when none is passed explicitly.
+- ``DRA_DATA_DIR``: a local copy of the external datasets (benchmarks, completions, training pools); CI
+  points it at ``../shared/data``. Never committed to the project.
+- ``DRA_CACHE_DIR``: caches that are safe to delete (default ``<project>/.cache``).
+- ``DRA_RUNS_DIR``: trained models and long runs, never deleted by ``make clean`` (default ``<project>/runs``).
+- ``DRA_HOME``: the project root, when the package is installed somewhere other than the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROFILES: tuple[str, ...] = ("smoke", "mini", "paper")
+DEFAULT_PROFILE = "mini"
+
+PROJECT_ROOT = Path(os.environ.get("DRA_HOME", Path(__file__).resolve().parents[1]))
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """The explicit profile, else $DRA_PROFILE, else 'mini'. Raises ValueError on an unknown name."""
+    chosen = profile or os.environ.get("DRA_PROFILE") or DEFAULT_PROFILE
+    if chosen not in PROFILES:
+        raise ValueError(f"unknown profile {chosen!r}; choose one of {', '.join(PROFILES)} (or set DRA_PROFILE).")
+    return chosen
+
+
+def _dir_from_env(var: str, default: Path) -> Path:
+    path = Path(os.environ.get(var) or default).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path | None:
+    """$DRA_DATA_DIR if set (it must exist), else None: loaders then fall back to cache and download."""
+    value = os.environ.get("DRA_DATA_DIR")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"DRA_DATA_DIR={value} is not a directory; point it at a local copy of the data (in CI: ../shared/data) "
+            "or unset it to use the cache and download."
+        )
+    return path
+
+
+def cache_dir() -> Path:
+    return _dir_from_env("DRA_CACHE_DIR", PROJECT_ROOT / ".cache")
+
+
+def runs_dir() -> Path:
+    return _dir_from_env("DRA_RUNS_DIR", PROJECT_ROOT / "runs")
+
+
+def results_dir() -> Path:
+    """The project's own small results and manifests (committed): <project>/data."""
+    return _dir_from_env("DRA_RESULTS_DIR", PROJECT_ROOT / "data")
+
+
+def figures_dir() -> Path:
+    return _dir_from_env("DRA_FIGURES_DIR", PROJECT_ROOT / "figures")
