@@ -166,8 +166,9 @@ def smi_scores(embeddings, group_size: int, kernel: Kernel = "graph_cut"):
       q in Q is its own nearest neighbour (s_qq = 1).
     - ``log_det`` (LogDetMI, I(A;Q) = log det S_A - log det(S_A - eta^2 S_AQ S_Q^{-1} S_AQ^T), eta = 1):
       -log(1 - s_iQ S_Q^{-1} s_Qi), the information o_i shares with the span of its siblings. S is regularised
-      as S + 1e-3 I so that identical completions (a singular S) stay finite: for G identical completions
-      SMI = log(1 + (G - 1) / 1e-3).
+      as S + r I (r = 1e-3) so that identical completions (a singular S) stay finite: for G identical
+      completions SMI = log((1 + r)(G - 1 + r) / (r (G + r))), about 7.3 for G = 6. Because S is a Gram
+      matrix (positive semi-definite), LogDetMI is >= 0 and 1 + SMI >= 1 always.
 
     Facility-Location and Log-Det are not in the paper or the authors' code; they are ablations. FL and
     LogDet were defined for non-negative similarity kernels; negative cosines are passed through as they are.
@@ -204,9 +205,13 @@ def diversity_weights(
     _check_choice(kernel, KERNELS, "kernel")
     _check_choice(negative_similarity, ("keep", "clip"), "negative_similarity")
     sim, to_numpy = _gram(embeddings, group_size)
-    if negative_similarity == "clip":
+    # Log-det needs the positive semi-definite Gram matrix, on which its SMI is already >= 0: clipping would
+    # break that, and there is nothing to guard.
+    if negative_similarity == "clip" and kernel != "log_det":
         sim = sim.clamp_min(0.0)
     denom = 1.0 + _smi_from_similarity(sim, kernel)
+    if not torch.isfinite(denom).all():
+        raise ValueError("the SMI is not finite; the similarity matrix is numerically degenerate (report this).")
     if (denom <= MIN_DENOMINATOR).any():
         where = (denom <= MIN_DENOMINATOR).nonzero()[0].tolist()
         raise ValueError(
@@ -242,7 +247,8 @@ def adjust_rewards(
             authors also add 1e-6 to the row sum; that is left out here (a relative change below 1e-6).
         device_batch_size: completions per process; required for scope="device".
         negative_similarity: "keep" (paper) uses the cosine as it is; "clip" uses max(s_ij, 0), so
-            1 + SMI >= 1 and the weights lie in [1/G, 1] for graph cut.
+            1 + SMI >= 1 and the weights lie in [1/G, 1] for graph cut. Log-det ignores it: its SMI is
+            >= 0 on the unclipped (positive semi-definite) similarity matrix already.
         adjust_negative: True (paper) divides every reward, so a redundant wrong answer with a negative
             reward is penalised less than a distinct one; False leaves rewards <= 0 as they are, so only
             positive rewards are re-weighted.
