@@ -96,21 +96,23 @@ def _gram(embeddings, group_size: int) -> tuple[torch.Tensor, bool]:
     grouped = x.reshape(b, group_size, -1)
     gram = torch.bmm(grouped, grouped.transpose(1, 2))
     sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
-    if not torch.isfinite(sq_norms).all():
-        bad = (~torch.isfinite(sq_norms)).flatten().nonzero().flatten()[:5].tolist()
-        raise ValueError(f"embeddings contain NaN or inf (rows {bad}); check the embedder's output.")
-    if (sq_norms <= 0).any():
-        bad = (sq_norms <= 0).flatten().nonzero().flatten()[:5].tolist()
-        raise ValueError(
-            f"embeddings rows {bad} have zero norm, so their cosine similarity is undefined; "
-            "an empty completion text usually causes this: embed a placeholder or drop the group."
-        )
+    # One reduction on the hot path: NaN fails every comparison, inf fails the upper bound.
+    if not ((sq_norms > 0) & (sq_norms < float("inf"))).all():
+        _raise_bad_norms(sq_norms)
     inv_norm = sq_norms.rsqrt()
-    sim = gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
-    # Rounding can push |cos| a hair above 1 and the diagonal away from exactly 1.
-    sim = sim.clamp(-1.0, 1.0)
-    sim.diagonal(dim1=1, dim2=2).fill_(1.0)
-    return sim, to_numpy
+    return gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1), to_numpy
+
+
+def _raise_bad_norms(sq_norms: torch.Tensor) -> None:
+    flat = sq_norms.flatten()
+    bad = (~torch.isfinite(flat)).nonzero().flatten()[:5].tolist()
+    if bad:
+        raise ValueError(f"embeddings contain NaN or inf (rows {bad}); check the embedder's output.")
+    bad = (flat <= 0).nonzero().flatten()[:5].tolist()
+    raise ValueError(
+        f"embeddings rows {bad} have zero norm, so their cosine similarity is undefined; "
+        "an empty completion text usually causes this: embed a placeholder or drop the group."
+    )
 
 
 def similarity(embeddings, group_size: int):
@@ -125,6 +127,10 @@ def similarity(embeddings, group_size: int):
         (B, G, G) similarity matrices L with L[b, i, i] = 1.
     """
     sim, to_numpy = _gram(embeddings, group_size)
+    # Rounding can push |cos| a hair above 1 and the diagonal away from exactly 1; only the displayed
+    # matrix is tidied, the scores are insensitive to it.
+    sim = sim.clamp(-1.0, 1.0)
+    sim.diagonal(dim1=1, dim2=2).fill_(1.0)
     return _back(sim, to_numpy)
 
 
@@ -189,10 +195,14 @@ def _check_rewards(rewards, n: int) -> tuple[torch.Tensor, bool]:
         raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {n} rows; they must match.")
     if not r.is_floating_point():
         r = r.to(torch.float32)
+    _check_finite_rewards(r)
+    return r, to_numpy
+
+
+def _check_finite_rewards(r: torch.Tensor) -> None:
     if not torch.isfinite(r).all():
         bad = (~torch.isfinite(r)).nonzero().flatten()[:5].tolist()
         raise ValueError(f"rewards contain NaN or inf at positions {bad}; fix the reward function.")
-    return r, to_numpy
 
 
 def diversity_weights(
@@ -210,17 +220,21 @@ def diversity_weights(
     if negative_similarity == "clip" and kernel != "log_det":
         sim = sim.clamp_min(0.0)
     denom = 1.0 + _smi_from_similarity(sim, kernel)
+    if not (denom > MIN_DENOMINATOR).all():  # also catches NaN
+        _raise_bad_denominator(denom)
+    return _back((1.0 / denom).reshape(-1), to_numpy)
+
+
+def _raise_bad_denominator(denom: torch.Tensor) -> None:
     if not torch.isfinite(denom).all():
         raise ValueError("the SMI is not finite; the similarity matrix is numerically degenerate (report this).")
-    if (denom <= MIN_DENOMINATOR).any():
-        where = (denom <= MIN_DENOMINATOR).nonzero()[0].tolist()
-        raise ValueError(
-            f"1 + SMI = {denom[tuple(where)].item():.3g} <= {MIN_DENOMINATOR} for completion {where[1]} of "
-            f"group {where[0]}: its similarities to the rest of the group are strongly negative, so the "
-            "paper's R / (1 + SMI) would be inf or flip the reward's sign. Pass "
-            "negative_similarity='clip' to treat anti-similar completions as unrelated."
-        )
-    return _back((1.0 / denom).reshape(-1), to_numpy)
+    where = (denom <= MIN_DENOMINATOR).nonzero()[0].tolist()
+    raise ValueError(
+        f"1 + SMI = {denom[tuple(where)].item():.3g} <= {MIN_DENOMINATOR} for completion {where[1]} of "
+        f"group {where[0]}: its similarities to the rest of the group are strongly negative, so the "
+        "paper's R / (1 + SMI) would be inf or flip the reward's sign. Pass "
+        "negative_similarity='clip' to treat anti-similar completions as unrelated."
+    )
 
 
 def adjust_rewards(
@@ -291,9 +305,7 @@ def group_advantages(rewards, group_size: int, scale: Literal["group", "batch", 
         raise ValueError(f"rewards must be 1-D (B*G,), got shape {tuple(r.shape)}.")
     if not r.is_floating_point():
         r = r.to(torch.float32)
-    if not torch.isfinite(r).all():
-        bad = (~torch.isfinite(r)).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"rewards contain NaN or inf at positions {bad}; fix the reward function.")
+    _check_finite_rewards(r)
     b = _check_group_size(r.shape[0], group_size, "rewards")
     grouped = r.view(b, group_size)
     adv = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)

@@ -1,0 +1,26 @@
+"""Saving what notebooks produce: figures by name into figures/, results with provenance into data/.
+
+Both honour DRA_FIGURES_DIR / DRA_RESULTS_DIR (the tests point them at a temporary folder, so running the
+test suite never rewrites tracked files), and both write atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dra.config import figures_dir, results_dir
+from dra.io import atomic_path, provenance, write_json
+
+
+def save_figure(fig, name: str, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as figures/<name>.png."""
+    path = figures_dir() / f"{name}.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    return path
+
+
+def save_result(name: str, result: dict[str, Any], profile: str, seed: int | None = None) -> Path:
+    """Write data/<name>_<profile>.json: the result plus the provenance of the run that made it."""
+    return write_json(results_dir() / f"{name}_{profile}.json", {"result": result, **provenance(profile, seed)})
