@@ -1,8 +1,9 @@
 """The paper's reward functions and the project's single grading function.
 
-`is_correct(completion, gold)` is what every other module grades with: the last ``\\boxed{...}`` of the
+`is_correct(completion, gold)` is what every other module grades with: the final ``\\boxed{...}`` of the
 completion (the paper's ``<answer> \\boxed{...} </answer>`` format puts it there) is compared with the gold
-answer by math-verify; a completion without a box falls back to math-verify's own anchored extraction
+answer by math-verify (inside an ``<answer>`` block several boxes are read as one list of answers, see
+`final_answer`); a completion without a box falls back to math-verify's own anchored extraction
 ("the final answer is ..."). It never raises: malformed text, an unparseable answer, an unparseable gold
 answer or a comparison that runs past the time limit all count as incorrect.
 
@@ -69,12 +70,12 @@ class _GradingTimeout(BaseException):
 
 # ----------------------------------------------------------------------------------------------- grading
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in `text`, braces balanced; else None."""
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every complete ``\\boxed{...}`` (or ``\\fbox{...}``) in `text`, braces balanced, in order."""
     if not isinstance(text, str):
-        return None
-    matches = list(_BOX_RE.finditer(text))
-    for match in reversed(matches):
+        return []
+    contents = []
+    for match in _BOX_RE.finditer(text):
         depth, start = 1, match.end()
         for pos in range(start, len(text)):
             char = text[pos]
@@ -83,9 +84,32 @@ def last_boxed(text: str) -> str | None:
             elif char == "}":
                 depth -= 1
                 if depth == 0:
-                    return text[start:pos].strip()
-        # An unclosed box: try the one before it.
-    return None
+                    contents.append(text[start:pos].strip())
+                    break
+    return contents
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{...}`` in `text`, else None."""
+    contents = boxed_contents(text)
+    return contents[-1] if contents else None
+
+
+def final_answer(completion: str) -> str | None:
+    """The boxed final answer of a completion, or None when it boxes nothing.
+
+    Inside the paper's ``<answer> ... </answer>`` block every box counts (a model may box several answers,
+    "\\boxed{69}, \\boxed{84}"; they are joined with ", "); elsewhere only the last box does, since
+    reasoning often boxes intermediate results.
+    """
+    if not isinstance(completion, str):
+        return None
+    if "<answer>" in completion:
+        block = completion.rsplit("<answer>", 1)[1].split("</answer>", 1)[0]
+        boxes = boxed_contents(block)
+        if boxes:
+            return ", ".join(boxes)
+    return last_boxed(completion)
 
 
 def _clean_gold(gold: Any) -> str:
@@ -132,7 +156,7 @@ def _parse_gold(gold: str) -> tuple:
 
 
 def _parse_completion(completion: str) -> list:
-    boxed = last_boxed(completion)
+    boxed = final_answer(completion)
     if boxed is not None:
         return parse(f"\\boxed{{{boxed}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
     return parse(completion[-MAX_PARSE_CHARS:], extraction_config=_LATEX_CONFIG, parsing_timeout=None)
