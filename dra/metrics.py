@@ -1,0 +1,176 @@
+"""Group-sampling metrics shared by the study, the trainer's evaluation and the tables.
+
+Inputs are per-prompt groups: `correct` and `strategies` are (P, G) arrays or nested lists (P prompts, G
+samples each), embeddings are (P*G, d) rows in group order (as `dra.similarity` takes them).
+
+- `pass_at_k`: the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models Trained on
+  Code", eq. 1): for n samples of which c are correct, ``1 - C(n-c, k) / C(n, k)``, averaged over prompts;
+  pass@1 is the mean accuracy.
+- Strategy metrics take labels from a parser such as `dra.mini.parse_strategy`; None marks a completion
+  whose strategy could not be recognised. Shares and entropy are computed among recognised completions by
+  default (``include_unknown=True`` counts None as one more category).
+- `distinct_correct_strategies`: per prompt, how many different recognised strategies produced a correct
+  answer.
+- `mean_pairwise_distance`: per group, the mean cosine distance 1 - cos(e_i, e_j) over pairs i < j.
+- `format_rate`: the share of completions that earn `dra.rewards.format_reward`.
+- `completion_lengths`: characters, or tokens when a tokenizer is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from scipy.stats import entropy
+
+UNKNOWN = "unknown"
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Chen et al.'s unbiased pass@k for one prompt: n samples, c correct, 1 <= k <= n."""
+    if not (0 <= c <= n) or not (1 <= k <= n):
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}.")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def mean_pass_at_k(correct: Any, k: int) -> float:
+    """Mean over prompts of the unbiased pass@k; `correct` is (P, G) booleans, k <= G."""
+    correct = _as_groups(correct, "correct").astype(bool)
+    n = correct.shape[1]
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} must lie between 1 and the number of samples per prompt ({n}).")
+    return float(np.mean([pass_at_k(n, int(c), k) for c in correct.sum(axis=1)]))
+
+
+def pass_at_1(correct: Any) -> float:
+    """Mean accuracy over all samples (the unbiased pass@1)."""
+    return float(_as_groups(correct, "correct").astype(bool).mean())
+
+
+def strategy_shares(labels: Iterable[str | None], include_unknown: bool = False) -> dict[str, float]:
+    """Share of each strategy among the labels, largest first (None counted as 'unknown' only if asked)."""
+    counts = _strategy_counts(labels, include_unknown)
+    total = sum(counts.values())
+    return {name: count / total for name, count in counts.most_common()} if total else {}
+
+
+def strategy_entropy(labels: Iterable[str | None], base: float = 2, include_unknown: bool = False) -> float:
+    """Shannon entropy (bits by default) of the strategy distribution; 0.0 when no label was recognised."""
+    counts = _strategy_counts(labels, include_unknown)
+    return float(entropy(list(counts.values()), base=base)) if counts else 0.0
+
+
+def dominant_strategy(labels: Iterable[str | None], include_unknown: bool = False) -> tuple[str | None, float]:
+    """(name, share) of the most frequent strategy; (None, 0.0) when no label was recognised."""
+    shares = strategy_shares(labels, include_unknown)
+    return next(iter(shares.items())) if shares else (None, 0.0)
+
+
+def distinct_correct_strategies(strategies: Sequence[Sequence[str | None]], correct: Any) -> np.ndarray:
+    """Per prompt: the number of different recognised strategies among its correct completions, shape (P,)."""
+    correct = _as_groups(correct, "correct").astype(bool)
+    if len(strategies) != correct.shape[0] or any(len(row) != correct.shape[1] for row in strategies):
+        raise ValueError(f"strategies must have the shape of correct {correct.shape}.")
+    return np.array([
+        len({s for s, ok in zip(row, flags) if ok and s is not None}) for row, flags in zip(strategies, correct)
+    ])
+
+
+def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
+    """Per group, the mean cosine distance over its G(G-1)/2 pairs, shape (P,); needs group_size >= 2."""
+    from dra.kernels import similarity
+
+    if group_size < 2:
+        raise ValueError(f"a pairwise distance needs group_size >= 2, got {group_size}.")
+    sims = np.asarray(similarity(embeddings, group_size), dtype=np.float64)
+    upper = np.triu_indices(group_size, k=1)
+    return 1.0 - sims[:, upper[0], upper[1]].mean(axis=1)
+
+
+def format_rate(completions: Sequence[Any]) -> float:
+    """Share of completions with the paper's format (`dra.rewards.format_reward` == 1)."""
+    from dra.rewards import format_reward
+
+    if not len(completions):
+        raise ValueError("format_rate needs at least one completion.")
+    return float(np.mean(format_reward(list(completions))))
+
+
+def completion_lengths(completions: Sequence[str], tokenizer: Any = None) -> np.ndarray:
+    """Length of each completion: characters, or tokens (no special tokens added) with a tokenizer."""
+    if tokenizer is None:
+        return np.array([len(text) for text in completions])
+    return np.array([len(ids) for ids in tokenizer(list(completions), add_special_tokens=False)["input_ids"]])
+
+
+def group_report(
+    groups: Sequence[Sequence[str]],
+    answers: Sequence[Any],
+    *,
+    strategy_of: Callable[[str], str | None] | None = None,
+    ks: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Every metric above except embedding distance for sampled `groups` graded against `answers`.
+
+    Grading is `dra.rewards.is_correct`. `strategy_of` (e.g. `dra.mini.parse_strategy`) adds the strategy
+    metrics. `ks` defaults to 1 and the group size. Returns a flat JSON-ready dict; the per-sample
+    correctness and strategies come back under ``"correct"`` and ``"strategies"`` for further analysis.
+    """
+    from dra.rewards import is_correct
+
+    if len(groups) != len(answers) or not len(groups):
+        raise ValueError(f"need one gold answer per group and at least one group; got {len(groups)} groups and "
+                         f"{len(answers)} answers.")
+    correct = _as_groups([[is_correct(text, gold) for text in group] for group, gold in zip(groups, answers)],
+                         "groups").astype(bool)
+    flat = [text for group in groups for text in group]
+    lengths = completion_lengths(flat)
+    report: dict[str, Any] = {
+        "n_prompts": correct.shape[0],
+        "group_size": correct.shape[1],
+        "pass@1": pass_at_1(correct),
+        **{f"pass@{k}": mean_pass_at_k(correct, k) for k in (ks or sorted({1, correct.shape[1]}))},
+        "format_rate": format_rate(flat),
+        "mean_length_chars": float(lengths.mean()),
+    }
+    if strategy_of is not None:
+        strategies = [[strategy_of(text) for text in group] for group in groups]
+        labels = [s for row in strategies for s in row]
+        name, share = dominant_strategy(labels)
+        report.update({
+            "strategy_shares": strategy_shares(labels),
+            "unrecognised_share": sum(s is None for s in labels) / len(labels),
+            "strategy_entropy_bits": strategy_entropy(labels),
+            "dominant_strategy": name,
+            "dominant_share": share,
+            "accuracy_by_strategy": _accuracy_by_strategy(labels, correct.ravel()),
+            "mean_distinct_correct_strategies": float(distinct_correct_strategies(strategies, correct).mean()),
+            "strategies": strategies,
+        })
+    report["correct"] = correct.tolist()
+    return report
+
+
+def _accuracy_by_strategy(labels: Sequence[str | None], correct: np.ndarray) -> dict[str, float]:
+    by_name: dict[str, list[bool]] = {}
+    for label, ok in zip(labels, correct):
+        by_name.setdefault(label or UNKNOWN, []).append(bool(ok))
+    return {name: float(np.mean(flags)) for name, flags in sorted(by_name.items())}
+
+
+def _strategy_counts(labels: Iterable[str | None], include_unknown: bool) -> Counter:
+    return Counter(label if label is not None else UNKNOWN for label in labels
+                   if label is not None or include_unknown)
+
+
+def _as_groups(values: Any, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged nested lists
+        array = np.empty(0)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (prompts, samples) array with equal group sizes, "
+                         f"got shape {array.shape}.")
+    return array

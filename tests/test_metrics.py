@@ -1,0 +1,109 @@
+"""Metrics against values computed by hand or by an independent formula."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from dra import metrics, mini
+
+
+def test_pass_at_k_hand_computed():
+    assert metrics.pass_at_k(5, 2, 2) == pytest.approx(0.7)  # 1 - C(3,2)/C(5,2) = 1 - 3/10
+    assert metrics.pass_at_k(6, 1, 1) == pytest.approx(1 / 6)
+    assert metrics.pass_at_k(6, 0, 6) == 0.0
+    assert metrics.pass_at_k(6, 1, 6) == 1.0
+    assert metrics.pass_at_k(6, 3, 4) == 1.0  # n - c < k: every 4-subset holds a correct sample
+
+
+def test_pass_at_k_equals_the_subset_definition():
+    # pass@k is the chance that a uniformly drawn k-subset of the n samples holds a correct one.
+    for n, c, k in [(6, 2, 3), (8, 3, 2), (5, 1, 4), (7, 4, 1)]:
+        samples = [True] * c + [False] * (n - c)
+        subsets = list(itertools.combinations(samples, k))
+        assert metrics.pass_at_k(n, c, k) == pytest.approx(sum(any(s) for s in subsets) / len(subsets))
+
+
+def test_mean_pass_at_k_over_prompts():
+    correct = [[1, 0, 0, 0, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert metrics.mean_pass_at_k(correct, 2) == pytest.approx((0.7 + 0.0 + 1.0) / 3)
+    assert metrics.mean_pass_at_k(correct, 1) == pytest.approx(metrics.pass_at_1(correct)) == pytest.approx(7 / 15)
+
+
+@pytest.mark.parametrize("args", [(5, 6, 1), (5, 2, 0), (5, 2, 6), (5, -1, 1)])
+def test_pass_at_k_rejects_impossible_counts(args):
+    with pytest.raises(ValueError, match="pass@k"):
+        metrics.pass_at_k(*args)
+
+
+def test_mean_pass_at_k_rejects_k_above_group_size_and_ragged_groups():
+    with pytest.raises(ValueError, match="number of samples"):
+        metrics.mean_pass_at_k([[1, 0]], 3)
+    with pytest.raises(ValueError, match="equal group sizes"):
+        metrics.pass_at_1([[1, 0], [1]])
+
+
+def test_strategy_shares_entropy_and_dominant():
+    labels = ["a", "a", "b", "c", None, "a", "b", "a"]  # recognised: a x4, b x2, c x1
+    shares = metrics.strategy_shares(labels)
+    assert shares == pytest.approx({"a": 4 / 7, "b": 2 / 7, "c": 1 / 7})
+    assert list(shares) == ["a", "b", "c"]
+    expected = -sum(p * math.log2(p) for p in (4 / 7, 2 / 7, 1 / 7))
+    assert metrics.strategy_entropy(labels) == pytest.approx(expected)
+    assert metrics.strategy_entropy(["x"] * 5) == 0.0
+    assert metrics.strategy_entropy(["a", "b"]) == pytest.approx(1.0)
+    assert metrics.strategy_entropy([None, None]) == 0.0
+    assert metrics.dominant_strategy(labels) == ("a", pytest.approx(4 / 7))
+    assert metrics.dominant_strategy([None]) == (None, 0.0)
+    with_unknown = metrics.strategy_shares(labels, include_unknown=True)
+    assert with_unknown["unknown"] == pytest.approx(1 / 8)
+
+
+def test_distinct_correct_strategies():
+    strategies = [["a", "a", "b", None], ["a", "b", "c", "c"], [None, None, "a", "a"]]
+    correct = [[1, 1, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0]]
+    assert metrics.distinct_correct_strategies(strategies, correct).tolist() == [2, 2, 0]
+    with pytest.raises(ValueError, match="shape"):
+        metrics.distinct_correct_strategies(strategies[:2], correct)
+
+
+def test_mean_pairwise_distance_hand_computed():
+    e = np.array([[1, 0], [0, 1], [1, 0],  # group 1: pairs (1-0, 1-1, 0-1) distances 1, 0, 1
+                  [1, 0], [1, 0], [-1, 0]], dtype=np.float32)  # group 2: distances 0, 2, 2
+    assert metrics.mean_pairwise_distance(e, 3) == pytest.approx([2 / 3, 4 / 3])
+    unnormalised = e * np.array([[2.0], [3.0], [0.5], [1.0], [4.0], [1.0]], dtype=np.float32)
+    assert metrics.mean_pairwise_distance(unnormalised, 3) == pytest.approx([2 / 3, 4 / 3])
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        metrics.mean_pairwise_distance(e, 1)
+
+
+def test_format_rate_and_lengths():
+    good = mini.completion(mini.Problem(12, 34), "grid")
+    assert metrics.format_rate([good, "no tags", good, "<think>\n</think>\n x \n</think>\n"]) == 0.5
+    assert metrics.completion_lengths(["ab", "", "xyz"]).tolist() == [2, 0, 3]
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.format_rate([])
+
+
+def test_group_report_on_known_groups():
+    problems = [mini.Problem(12, 34), mini.Problem(56, 78)]
+    wrong = mini.completion(problems[1], "round_up").replace(problems[1].answer + "}", "1}")
+    groups = [
+        [mini.completion(problems[0], "split_first"), mini.completion(problems[0], "grid"), "garbage"],
+        [mini.completion(problems[1], "split_first"), wrong, mini.completion(problems[1], "split_first")],
+    ]
+    report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
+    assert report["correct"] == [[True, True, False], [True, False, True]]
+    assert report["pass@1"] == pytest.approx(4 / 6)
+    assert report["pass@3"] == 1.0
+    assert report["format_rate"] == pytest.approx(5 / 6)
+    assert report["strategy_shares"] == pytest.approx({"split_first": 0.6, "grid": 0.2, "round_up": 0.2})
+    assert report["dominant_strategy"] == "split_first"
+    assert report["unrecognised_share"] == pytest.approx(1 / 6)
+    assert report["mean_distinct_correct_strategies"] == pytest.approx(1.5)
+    assert report["accuracy_by_strategy"] == {"grid": 1.0, "round_up": 0.0, "split_first": 1.0, "unknown": 0.0}
+    with pytest.raises(ValueError, match="one gold answer per group"):
+        metrics.group_report(groups, ["1"])
