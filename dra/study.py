@@ -1,0 +1,252 @@
+"""The diversity-quality inconsistency study (the paper's Figure 2), with every unstated choice explicit.
+
+For each prompt, the G sampled completions are compared pairwise (all i < j): the absolute reward difference
+|R_i - R_j| against the cosine distance 1 - cos(e_i, e_j) of their embeddings. Spearman's rank correlation
+over those G(G-1)/2 pairs gives one p-value per prompt; the paper reports that only ~15.7% of 3,000 prompts
+have p < 0.05. The pairs share completions, so they are not independent and the per-prompt p-value is
+approximate; the paper's test has the same property, and this module reproduces it rather than fixing it.
+
+Choices the paper leaves open, made explicit here: which reward (binary accuracy, the length-scaled cosine,
+the paper's total, or a length-only control), which embedder, which G, and what to do with prompts where
+the test is undefined (every reward difference equal, e.g. all completions correct under a binary reward):
+they get NaN and are counted separately, never dropped and never counted as significant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from dra.config import cache_dir
+from dra.io import atomic_path, config_key
+from dra.rewards import THINK_CLOSE, cosine_value
+
+PAPER_SHARE_SIGNIFICANT = 0.157  # Figure 2: about 15.7% of prompts with p < 0.05
+ALPHA = 0.05
+REWARDS: tuple[str, ...] = ("accuracy", "cosine", "paper", "length_only")
+
+
+def _pair_index(g: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(g, k=1)
+
+
+def pairwise_arrays(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
+    """(P, G) rewards and (P, G, d) embeddings -> |R_i - R_j| and 1 - cos(e_i, e_j), each (P, G(G-1)/2)."""
+    r = np.asarray(rewards, dtype=float)
+    e = np.asarray(embeddings, dtype=float)
+    if r.ndim != 2 or e.ndim != 3 or r.shape != e.shape[:2]:
+        raise ValueError(f"rewards must be (P, G) and embeddings (P, G, d) with the same P and G; got "
+                         f"{r.shape} and {e.shape}.")
+    if not (np.isfinite(r).all() and np.isfinite(e).all()):
+        raise ValueError("rewards or embeddings contain NaN or inf.")
+    norms = np.linalg.norm(e, axis=2, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError("some embeddings have zero norm; their cosine distance is undefined.")
+    unit = e / norms
+    cos = np.einsum("pgd,phd->pgh", unit, unit)
+    i, j = _pair_index(r.shape[1])
+    return np.abs(r[:, i] - r[:, j]), 1.0 - cos[:, i, j]
+
+
+def prompt_pvalues(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt, Spearman's rho and two-sided p-value between |R_i - R_j| and 1 - cos(e_i, e_j), i < j.
+
+    Args:
+        rewards: (P, G). embeddings: (P, G, d).
+    Returns:
+        rho, p: float arrays of shape (P,). NaN where the test is undefined: fewer than 3 pairs (G < 3), or
+        either variable constant across the pairs (all reward differences equal, or all distances equal).
+    """
+    diffs, dists = pairwise_arrays(rewards, embeddings)
+    rho = np.full(len(diffs), np.nan)
+    p = np.full(len(diffs), np.nan)
+    if diffs.shape[1] < 3:
+        return rho, p
+    defined = (np.ptp(diffs, axis=1) > 0) & (np.ptp(dists, axis=1) > 0)
+    for k in np.flatnonzero(defined):
+        result = stats.spearmanr(diffs[k], dists[k])
+        rho[k], p[k] = result.statistic, result.pvalue
+    return rho, p
+
+
+@dataclass
+class ShareSummary:
+    """Share of prompts with p < alpha among those where the test is defined, with a 95% interval."""
+
+    n_prompts: int
+    n_defined: int
+    n_significant: int
+    share_significant: float
+    ci_low: float
+    ci_high: float
+    share_undefined: float
+    ci_method: str
+    alpha: float = ALPHA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        return {**out, **self.extra}
+
+
+def summarize(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: int = 0) -> ShareSummary:
+    """Share of significant prompts with a 95% interval.
+
+    Without `clusters`, the prompts are independent and the interval is Wilson's (scipy.stats.binomtest).
+    With `clusters` (e.g. several groups drawn from one game-24 puzzle), it is a percentile bootstrap over
+    clusters (scipy.stats.bootstrap), so repeated groups of one prompt do not pass for independent evidence.
+    """
+    p = np.asarray(p, dtype=float)
+    defined = ~np.isnan(p)
+    significant = defined & (p < alpha)
+    n_def, n_sig = int(defined.sum()), int(significant.sum())
+    share = n_sig / n_def if n_def else float("nan")
+    if n_def == 0:
+        low = high = float("nan")
+        method = "none"
+    elif clusters is None:
+        ci = stats.binomtest(n_sig, n_def).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high, method = ci.low, ci.high, "wilson"
+    else:
+        low, high = _cluster_bootstrap_ci(significant, defined, np.asarray(clusters), seed)
+        method = "cluster bootstrap"
+    return ShareSummary(len(p), n_def, n_sig, share, float(low), float(high), 1 - n_def / len(p) if len(p) else 0.0, method,
+                        alpha)
+
+
+def _cluster_bootstrap_ci(significant: np.ndarray, defined: np.ndarray, clusters: np.ndarray, seed: int):
+    ids, inverse = np.unique(clusters, return_inverse=True)
+    k = np.bincount(inverse, weights=significant, minlength=len(ids))
+    n = np.bincount(inverse, weights=defined, minlength=len(ids))
+    keep = n > 0
+    if keep.sum() < 2:
+        return float("nan"), float("nan")
+    res = stats.bootstrap((k[keep], n[keep]), lambda a, b, axis=-1: a.sum(axis) / b.sum(axis), paired=True,
+                          vectorized=True, n_resamples=2000, method="percentile", rng=np.random.default_rng(seed))
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, max_len: int = 1000) -> np.ndarray:
+    """(P, G) rewards of one kind from the texts and their correctness (graded once, elsewhere).
+
+    accuracy: 1/0. cosine: open-r1's length-scaled accuracy (as trained). paper: 1 x format + 2 x cosine.
+    length_only: the cosine schedule with every answer treated as correct, a control in which the reward
+    depends on length alone: whatever correlation it shows with embedding distance is length, not quality.
+    """
+    if reward not in REWARDS:
+        raise ValueError(f"unknown reward {reward!r}; choose one of {', '.join(REWARDS)}.")
+    correct = np.asarray(correct, dtype=bool)
+    lengths = np.array([[len(t) for t in group] for group in completions])
+    if lengths.shape != correct.shape:
+        raise ValueError(f"completions {lengths.shape} and correct {correct.shape} must have the same (P, G) shape.")
+    if reward == "accuracy":
+        return correct.astype(float)
+    cos = np.vectorize(lambda c, n: cosine_value(bool(c), int(n), max_len=max_len))
+    if reward == "length_only":
+        return cos(np.ones_like(correct), lengths)
+    values = cos(correct, lengths)
+    if reward == "cosine":
+        return values
+    fmt = np.array([[float(t.count(THINK_CLOSE) == 1) for t in group] for group in completions])
+    return fmt + 2.0 * values
+
+
+def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prompt: int | None = None):
+    """Split each prompt's samples into consecutive disjoint groups of `group_size` (leftovers dropped).
+
+    Returns (groups, source_index): the new groups and, for each, the index of the prompt it came from.
+    """
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}.")
+    groups, source = [], []
+    for k, samples in enumerate(items):
+        n_groups = len(samples) // group_size
+        if max_groups_per_prompt is not None:
+            n_groups = min(n_groups, max_groups_per_prompt)
+        for g in range(n_groups):
+            groups.append(list(samples[g * group_size : (g + 1) * group_size]))
+            source.append(k)
+    if not groups:
+        raise ValueError(f"no prompt has {group_size} samples; use a smaller group_size.")
+    return groups, np.array(source)
+
+
+def embed_groups(groups: Sequence[Sequence[str]], embedder, cache: bool = True) -> np.ndarray:
+    """Embed (P, G) texts with a `dra.embed` embedder -> (P, G, d). Identical texts are embedded once.
+
+    With `cache`, the vectors are stored under the cache directory, keyed by the embedder (name, maximum
+    sequence length) and a hash of the texts, so a changed model or text never reuses stale vectors. The
+    TF-IDF embedder is fitted per call and is never cached (it is fast anyway).
+    """
+    flat = [t for group in groups for t in group]
+    cacheable = cache and getattr(embedder, "name", "tfidf") != "tfidf"
+    path = None
+    if cacheable:
+        texts_hash = hashlib.sha256("\x00".join(flat).encode()).hexdigest()
+        key = config_key({"embedder": embedder.name, "max_seq_length": embedder.max_seq_length, "texts": texts_hash})
+        path = cache_dir() / "embeddings" / f"{key}.npy"
+        if path.exists():
+            return np.load(path).reshape(len(groups), len(groups[0]), -1)
+    vectors = embedder.encode(flat)
+    if path is not None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, vectors)
+    return vectors.reshape(len(groups), len(groups[0]), -1)
+
+
+def run_study(
+    groups: Sequence[Sequence[str]],
+    correct,
+    embeddings: np.ndarray,
+    reward: str,
+    clusters: Sequence | None = None,
+    max_len: int = 1000,
+) -> tuple[ShareSummary, np.ndarray, np.ndarray]:
+    """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p)."""
+    rewards = group_rewards(groups, correct, reward, max_len=max_len)
+    rho, p = prompt_pvalues(rewards, embeddings)
+    return summarize(p, clusters=clusters), rho, p
+
+
+def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt, Spearman between |len_i - len_j| and the embedding distance: does distance track length?"""
+    lengths = np.array([[len(t) for t in group] for group in groups], dtype=float)
+    return prompt_pvalues(lengths, embeddings)
+
+
+class StageTimer:
+    """Wall time per named stage, for the notebook's stage-by-stage timing table."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        out = fn()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        return out
+
+
+def plot_pvalue_histogram(p, ax, title: str, alpha: float = ALPHA, bins: int = 20):
+    """Figure-2 style: density histogram of the defined p-values, a KDE curve, a dashed line at alpha,
+    and the share below alpha next to the paper's 15.7%."""
+    p = np.asarray(p, dtype=float)
+    defined = p[~np.isnan(p)]
+    ax.hist(defined, bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.55, edgecolor="white")
+    if len(defined) > 2 and np.ptp(defined) > 0:
+        grid = np.linspace(0, 1, 200)
+        ax.plot(grid, stats.gaussian_kde(defined)(grid), color="tab:blue", lw=1.5)
+    ax.axvline(alpha, color="black", ls="--", lw=1)
+    share = (defined < alpha).mean() if len(defined) else float("nan")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("per-prompt p-value (Spearman)")
+    ax.set_ylabel("density")
+    ax.text(0.98, 0.95, f"p<{alpha}: {share:.1%} of {len(defined)} defined\n(undefined: {int(np.isnan(p).sum())})\n"
+            f"paper: {PAPER_SHARE_SIGNIFICANT:.1%}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    return ax
