@@ -1,0 +1,190 @@
+"""The training recipes: the paper's four arms at three profiles, written as YAML files TRL's parser reads.
+
+One table here is the single source of the YAML files under recipes/ (`python -m dra.recipes` rewrites them;
+a test checks the committed files match). Paper settings are PAPER.md section 4. Every TRL default that moved
+since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
+(now 0.0; the paper 0.04), temperature (now 1.0; the paper 0.7), vLLM placement (now colocate; the paper ran
+a vLLM server on a 4th GPU) and vLLM importance-sampling correction (now on; the 2025 trainer had none).
+
+Not expressible in TRL 1.16: max_prompt_length (removed); `max_prompt_tokens: 512` makes `dra.train` drop
+longer prompts instead. GRPO and Dr. GRPO seeds are not stated by the paper; 42 is used for both.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dra.config import PROJECT_ROOT
+
+ARMS: dict[str, dict[str, Any]] = {
+    "grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": False},
+    "dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none", "dra": False},
+    "dra_grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": True},
+    "dra_dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none", "dra": True},
+}
+
+# Shared by every profile: the algorithm as the paper ran it.
+ALGORITHM: dict[str, Any] = {
+    "beta": 0.04,
+    "temperature": 0.7,
+    "top_p": 1.0,
+    "num_iterations": 1,
+    "epsilon": 0.2,
+    "multi_objective_aggregation": "sum_then_normalize",
+    "mask_truncated_completions": False,
+    "vllm_importance_sampling_correction": False,
+    "reward_funcs": ["format", "cosine"],
+    "reward_weights": [1.0, 2.0],
+    "dra_kernel": "graph_cut",
+    "dra_scope": "group",
+    "dra_negative_similarity": "keep",
+    "dra_adjust_negative": True,
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "report_to": "none",
+    "log_completions": False,
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper": {
+        "profile": "paper",
+        "task": "open_rs",
+        "model_name_or_path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "model_init_kwargs": {"dtype": "bfloat16", "attn_implementation": "flash_attention_2"},
+        "bf16": True,
+        "gradient_checkpointing": True,
+        "learning_rate": 1.0e-6,
+        "lr_scheduler_type": "cosine_with_min_lr",
+        "lr_scheduler_kwargs": {"min_lr_rate": 0.1},
+        "warmup_steps": 0.1,  # transformers 5: a float < 1 is the warmup ratio
+        "max_steps": 500,
+        "num_generations": 6,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 4,
+        # 48 completions (8 prompts) per optimiser step; stated, so TRL derives steps_per_generation = 4 at
+        # 3 processes and the recipe also validates in a 1-process dry run.
+        "generation_batch_size": 48,
+        "num_processes": 3,
+        "accelerate_config": "recipes/accelerate/zero2.yaml",
+        "max_prompt_tokens": 512,
+        "max_completion_length": 3584,
+        "use_vllm": True,
+        "vllm_mode": "server",
+        "vllm_gpu_memory_utilization": 0.7,
+        "vllm_max_model_length": 4608,
+        "save_steps": 50,
+        "seed": 42,
+        "dra_embedder": "jina",
+        "dra_trust_remote_code": True,
+        "dra_embed_max_seq_length": 3584,
+    },
+    "mini": {
+        "profile": "mini",
+        "task": "mini",
+        "model_name_or_path": "mini-base",
+        "bf16": False,  # TRL 1.16 defaults to bf16, which needs a GPU
+        "learning_rate": 2.0e-5,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 0.05,
+        "max_steps": 120,
+        "num_generations": 6,
+        "per_device_train_batch_size": 48,
+        "gradient_accumulation_steps": 1,
+        "max_prompt_tokens": None,
+        "max_completion_length": 128,
+        "use_vllm": False,
+        "save_steps": 30,
+        "seed": 0,
+        "dra_embedder": "minilm",
+    },
+    "smoke": {
+        "profile": "smoke",
+        "task": "mini",
+        "model_name_or_path": "mini-base",
+        "bf16": False,
+        "learning_rate": 1.0e-4,
+        "lr_scheduler_type": "constant",
+        "max_steps": 2,
+        "num_generations": 3,
+        "per_device_train_batch_size": 6,
+        "gradient_accumulation_steps": 1,
+        "max_train_prompts": 32,
+        "max_prompt_tokens": None,
+        "max_completion_length": 24,
+        "use_vllm": False,
+        "save_steps": 1,
+        "seed": 0,
+        "dra_embedder": "minilm",
+    },
+}
+
+# Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025 (PAPER.md).
+PAPER_ARM_OVERRIDES = {"dra_grpo": {"seed": 2025}, "dr_grpo": {"save_steps": 25}, "dra_dr_grpo": {"save_steps": 25}}
+
+ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {
+    "zero2": {  # the paper: DeepSpeed ZeRO-2, 3 training processes (vLLM server on the 4th GPU)
+        "compute_environment": "LOCAL_MACHINE", "distributed_type": "DEEPSPEED", "num_machines": 1,
+        "num_processes": 3, "machine_rank": 0, "mixed_precision": "bf16", "main_training_function": "main",
+        "deepspeed_config": {"zero_stage": 2, "offload_optimizer_device": "none", "offload_param_device": "none",
+                             "zero3_init_flag": False, "deepspeed_multinode_launcher": "standard"},
+        "rdzv_backend": "static", "same_network": True, "use_cpu": False,
+    },
+    "ddp": {
+        "compute_environment": "LOCAL_MACHINE", "distributed_type": "MULTI_GPU", "num_machines": 1,
+        "num_processes": 3, "machine_rank": 0, "mixed_precision": "bf16", "main_training_function": "main",
+        "rdzv_backend": "static", "same_network": True, "use_cpu": False,
+    },
+    "multinode": {  # 2 nodes x 4 GPUs; set machine_rank and main_process_ip on each node
+        "compute_environment": "LOCAL_MACHINE", "distributed_type": "DEEPSPEED", "num_machines": 2,
+        "num_processes": 8, "machine_rank": 0, "main_process_ip": "NODE0_IP", "main_process_port": 29500,
+        "mixed_precision": "bf16", "main_training_function": "main",
+        "deepspeed_config": {"zero_stage": 2, "deepspeed_multinode_launcher": "standard"},
+        "rdzv_backend": "c10d", "same_network": True, "use_cpu": False,
+    },
+}
+
+
+def recipe(profile: str, arm: str, vllm_mode: str | None = None) -> dict[str, Any]:
+    """The full recipe mapping of one arm at one profile (output_dir included)."""
+    if profile not in PROFILES or arm not in ARMS:
+        raise ValueError(f"unknown recipe {profile}/{arm}; profiles: {list(PROFILES)}, arms: {list(ARMS)}.")
+    out = {**ALGORITHM, **PROFILES[profile], **ARMS[arm]}
+    if profile == "paper":
+        out.update(PAPER_ARM_OVERRIDES.get(arm, {}))
+    if vllm_mode:
+        out["vllm_mode"] = vllm_mode
+        if vllm_mode == "colocate":  # 4 training processes, vLLM shares their GPUs
+            out.update(num_processes=4, gradient_accumulation_steps=3, vllm_gpu_memory_utilization=0.3)
+    suffix = f"_{vllm_mode}" if vllm_mode else ""
+    out["output_dir"] = f"runs/{profile}/{arm}{suffix}"
+    return out
+
+
+def recipe_files() -> dict[str, dict[str, Any]]:
+    """Relative path -> mapping, for every file under recipes/."""
+    files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in PROFILES for a in ARMS}
+    files.update({f"recipes/paper/{a}_colocate.yaml": recipe("paper", a, "colocate") for a in ARMS})
+    files.update({f"recipes/accelerate/{name}.yaml": cfg for name, cfg in ACCELERATE_CONFIGS.items()})
+    return files
+
+
+HEADER = "# Generated by `python -m dra.recipes` from dra/recipes.py; edit the table there, not this file.\n"
+
+
+def render(mapping: dict[str, Any]) -> str:
+    return HEADER + yaml.safe_dump(mapping, sort_keys=False)
+
+
+def write_recipes(root: Path = PROJECT_ROOT) -> list[Path]:
+    from dra.io import write_text
+
+    return [write_text(root / rel, render(mapping)) for rel, mapping in recipe_files().items()]
+
+
+if __name__ == "__main__":
+    for path in write_recipes(Path(sys.argv[1]) if len(sys.argv) > 1 else PROJECT_ROOT):
+        print(path)
