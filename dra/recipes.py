@@ -87,6 +87,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "task": "mini",
         "model_name_or_path": "mini-base",
         "bf16": False,  # TRL 1.16 defaults to bf16, which needs a GPU
+        "dataloader_pin_memory": False,
         "learning_rate": 2.0e-5,
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": 0.05,
@@ -106,6 +107,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "task": "mini",
         "model_name_or_path": "mini-base",
         "bf16": False,
+        "dataloader_pin_memory": False,
         "learning_rate": 1.0e-4,
         "lr_scheduler_type": "constant",
         "max_steps": 2,

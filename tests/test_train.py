@@ -1,0 +1,140 @@
+"""The DRA trainer: the reward override (one and two processes), refusals, recipes, resume, smoke training."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from trl import GRPOConfig
+
+import dra
+from dra import recipes, train
+from trainer_fixtures import HashingEmbedder, all_completions, all_rewards_per_func
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = torch.tensor([1.0, 2.0])
+
+
+def single_process(scope: str, device_batch_size: int | None = None) -> torch.Tensor:
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    args = train.DRAArguments(dra=True, dra_scope=scope, dra_device_batch_size=device_batch_size)
+    adjusted, _ = train.adjust_reward_rows(all_rewards_per_func(), emb, WEIGHTS, 6, args)
+    return adjusted
+
+
+def test_rows_scale_the_summed_reward_exactly_like_the_kernel():
+    rewards = all_rewards_per_func()
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    adjusted, stats = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, train.DRAArguments(dra=True))
+    summed = (rewards * WEIGHTS).sum(1)
+    torch.testing.assert_close((adjusted * WEIGHTS).sum(1), dra.adjust_rewards(summed, emb, 6))
+    assert stats["dra/reward_after"] == pytest.approx(dra.adjust_rewards(summed, emb, 6).mean().item(), rel=1e-5)
+    assert 0 < stats["dra/weight_min"] <= stats["dra/weight_mean"] <= stats["dra/weight_max"] <= 1
+
+
+def test_adjust_negative_false_keeps_non_positive_sums():
+    rewards = all_rewards_per_func()
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    args = train.DRAArguments(dra=True, dra_adjust_negative=False)
+    adjusted, _ = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, args)
+    summed = (rewards * WEIGHTS).sum(1)
+    keep = summed <= 0
+    assert keep.any()
+    torch.testing.assert_close(adjusted[keep], rewards[keep])
+
+
+@pytest.mark.slow
+def test_two_processes_with_split_groups_equal_one_process(tmp_path):
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           str(ROOT / "tests/helpers/two_process_rewards.py"), str(out), str(ROOT / "tests")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["world"] == 2 and result["local"] == 9  # 9 per rank: the middle group is split
+    torch.testing.assert_close(torch.tensor(result["group"]), single_process("group"))
+    # The authors' scope: each rank's 9 completions form one similarity slice.
+    torch.testing.assert_close(torch.tensor(result["device"]), single_process("device", device_batch_size=9))
+    assert not torch.allclose(torch.tensor(result["group"]), torch.tensor(result["device"]))
+
+
+def test_refuses_normalize_then_sum():
+    args = GRPOConfig(output_dir="unused", multi_objective_aggregation="normalize_then_sum", use_cpu=True, bf16=False)
+    with pytest.raises(ValueError, match="sum_then_normalize"):
+        train.DRAGRPOTrainer(model=None, reward_funcs=[], args=args, dra_args=train.DRAArguments(dra=True))
+
+
+@pytest.mark.parametrize("field, value, message", [("dra_kernel", "dpp", "dra_kernel"), ("dra_scope", "node", "dra_scope"),
+                                                   ("dra_negative_similarity", "abs", "keep or clip")])
+def test_bad_dra_options_raise(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        train.DRAArguments(**{field: value}).validate()
+
+
+def test_committed_recipes_match_the_table():
+    for rel, mapping in recipes.recipe_files().items():
+        assert (ROOT / rel).read_text() == recipes.render(mapping), f"{rel} is stale: run python -m dra.recipes"
+
+
+@pytest.mark.parametrize("arm", list(recipes.ARMS))
+def test_paper_recipes_parse_and_pin_the_paper_settings(arm):
+    recipe, dra_args, args, _ = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"])
+    expected = {"grpo": ("grpo", "group"), "dr_grpo": ("dr_grpo", "none")}[arm.replace("dra_", "")]
+    assert (args.loss_type, args.scale_rewards) == expected
+    assert dra_args.dra == arm.startswith("dra_")
+    assert args.beta == 0.04 and args.temperature == 0.7 and args.learning_rate == 1e-6
+    assert args.use_vllm and args.vllm_mode == "server" and args.vllm_importance_sampling_correction is False
+    assert args.num_generations == 6 and args.max_completion_length == 3584 and args.max_steps == 500
+    assert args.lr_scheduler_type == "cosine_with_min_lr" and args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    assert args.reward_weights == [1.0, 2.0] and recipe.reward_funcs == ["format", "cosine"]
+    assert recipe.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" and recipe.task == "open_rs"
+    report = train.dry_run_report(recipe, dra_args, args, "recipes/paper/x.yaml")
+    assert report["completions_per_step"] == 48 and report["prompts_per_step"] == 8 and report["prompts_seen"] == 4000
+    assert report["memory_gb_per_training_gpu"]["parameters_billion"] == pytest.approx(1.777, abs=0.01)
+
+
+def test_colocate_recipes_keep_48_completions_per_step():
+    recipe, dra_args, args, _ = train.parse(["--config", str(ROOT / "recipes/paper/dra_grpo_colocate.yaml"), "--dry_run"])
+    assert args.vllm_mode == "colocate"
+    assert train.dry_run_report(recipe, dra_args, args, None)["completions_per_step"] == 48
+
+
+def smoke_args(arm: str, output_dir: Path, *extra: str):
+    return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arm", ["grpo", "dr_grpo", "dra_dr_grpo"])
+def test_smoke_training_of_each_arm(arm, tmp_path):
+    recipe, dra_args, args = smoke_args(arm, tmp_path / arm, "--max_steps", "1")
+    out = train.train(recipe, dra_args, args)
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["step"] == 1 and lines[0]["profile"] == "smoke"
+    assert ("dra/weight_mean" in lines[0]) == arm.startswith("dra_")
+    assert "mini/strategy_entropy" in lines[0]
+    assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_dra_grpo_resumes_after_interruption(tmp_path):
+    out = tmp_path / "dra_grpo"
+    recipe, dra_args, args = smoke_args("dra_grpo", out)
+    train.train(recipe, dra_args, args)
+    first = (out / "metrics.jsonl").read_text().splitlines()
+    # Simulate a run killed after step 1: its later checkpoint and final files never got written.
+    shutil.rmtree(out / "checkpoint-2")
+    assert train.last_checkpoint(out).endswith("checkpoint-1")
+    recipe, dra_args, args = smoke_args("dra_grpo", out)
+    train.train(recipe, dra_args, args)
+    second = (out / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(l)["step"] for l in second if "loss" in json.loads(l)]
+    assert steps == [1, 2]  # step 2 once: the stale line of the first run was dropped
+    assert second[0] == first[0]  # step 1 was restored, not recomputed
+    assert json.loads((out / "checkpoint-2/trainer_state.json").read_text())["global_step"] == 2
