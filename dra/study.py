@@ -238,7 +238,8 @@ def plot_pvalue_histogram(p, ax, title: str, alpha: float = ALPHA, bins: int = 2
     and the share below alpha next to the paper's 15.7%."""
     p = np.asarray(p, dtype=float)
     defined = p[~np.isnan(p)]
-    ax.hist(defined, bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.55, edgecolor="white")
+    if len(defined):
+        ax.hist(defined, bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.55, edgecolor="white")
     if len(defined) > 2 and np.ptp(defined) > 0:
         grid = np.linspace(0, 1, 200)
         ax.plot(grid, stats.gaussian_kde(defined)(grid), color="tab:blue", lw=1.5)
@@ -250,3 +251,120 @@ def plot_pvalue_histogram(p, ax, title: str, alpha: float = ALPHA, bins: int = 2
     ax.text(0.98, 0.95, f"p<{alpha}: {share:.1%} of {len(defined)} defined\n(undefined: {int(np.isnan(p).sum())})\n"
             f"paper: {PAPER_SHARE_SIGNIFICANT:.1%}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
     return ax
+
+
+# ------------------------------------------------------------------------------------------- the three scales
+
+
+@dataclass
+class StudyGroups:
+    """Completion groups of one scale, ready for `run_study`: texts (P, G), correctness (P, G), clusters."""
+
+    scale: str
+    groups: list[list[str]]
+    correct: np.ndarray
+    clusters: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def real_text_groups(name: str, group_size: int, max_prompts: int | None = None) -> StudyGroups:
+    """Stored real LLM completions (no policy needed), as groups of `group_size`.
+
+    qwen_math_cot_100 (100 MATH prompts x 8 Qwen2.5-Math completions): the first `group_size` (<= 8) of each
+    prompt, graded by `dra.rewards.is_correct` (agreement with the source's grades is reported in `info`).
+    game24 (100 puzzles x 100 GPT-4 chain-of-thought samples, graded 0/1 by the source): each puzzle's samples
+    cut into disjoint groups of `group_size`; groups of one puzzle share a cluster id, so the interval is a
+    bootstrap over puzzles.
+    """
+    from dra.data import load
+    from dra.rewards import is_correct
+
+    records = load(name)[:max_prompts]
+    if name == "qwen_math_cot_100":
+        if not 2 <= group_size <= 8:
+            raise ValueError(f"qwen_math_cot_100 has 8 completions per prompt; group_size must be 2..8, got {group_size}.")
+        groups = [r["completions"][:group_size] for r in records]
+        correct = np.array([[is_correct(c, r["answer"]) for c in g] for g, r in zip(groups, records)])
+        source = np.array([r["correct"][:group_size] for r in records])
+        return StudyGroups(name, groups, correct, None, {"agreement_with_source_grades": float((correct == source).mean())})
+    if name == "game24":
+        groups, origin = regroup([r["completions"] for r in records], group_size)
+        flags, _ = regroup([r["correct"] for r in records], group_size)
+        return StudyGroups(name, groups, np.array(flags, dtype=bool), origin, {"puzzles": len(records)})
+    raise ValueError(f"no stored completions named {name!r}; choose qwen_math_cot_100 or game24.")
+
+
+def policy_groups(
+    model: Any,
+    prompts: Sequence[Any],
+    answers: Sequence[str],
+    group_size: int,
+    *,
+    scale: str,
+    max_new_tokens: int,
+    temperature: float = 0.7,
+    seed: int = 0,
+    backend: str = "transformers",
+    timer: StageTimer | None = None,
+    **sampler_options: Any,
+) -> StudyGroups:
+    """Sample `group_size` completions per prompt from a policy and grade them with `is_correct`.
+
+    The same function serves the mini scale (the mini world's SFT policy, transformers on CPU) and the paper
+    scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
+    training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups.
+    """
+    from dra.generation import sample_groups
+    from dra.rewards import is_correct
+
+    timer = timer or StageTimer()
+    groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
+                                                     max_new_tokens=max_new_tokens, seed=seed, backend=backend,
+                                                     **sampler_options))
+    correct = timer("grading", lambda: np.array([[is_correct(c, a) for c in g] for g, a in zip(groups, answers)]))
+    return StudyGroups(scale, groups, correct, None, {"backend": backend, "max_new_tokens": max_new_tokens})
+
+
+def first_members(sg: StudyGroups, group_size: int) -> StudyGroups:
+    """The same prompts with only the first `group_size` completions of each group (a nested design: changing
+    G changes nothing else)."""
+    if group_size > len(sg.groups[0]):
+        raise ValueError(f"groups hold {len(sg.groups[0])} completions; cannot take {group_size}.")
+    return StudyGroups(sg.scale, [g[:group_size] for g in sg.groups], sg.correct[:, :group_size], sg.clusters, sg.info)
+
+
+def sensitivity_table(
+    sg: StudyGroups,
+    embeddings: dict[str, np.ndarray],
+    group_sizes: Sequence[int],
+    rewards: Sequence[str] = REWARDS,
+) -> list[dict[str, Any]]:
+    """One row per (G, embedder, reward): the share of significant prompts with its interval; plus, per
+    (G, embedder), the control row 'length vs distance' (does embedding distance simply track length?)."""
+    rows = []
+    for g in group_sizes:
+        sub = first_members(sg, g)
+        for name, emb in embeddings.items():
+            e = emb[:, :g]
+            for reward in rewards:
+                summary, _, _ = run_study(sub.groups, sub.correct, e, reward, clusters=sub.clusters)
+                rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": reward, **summary.as_dict()})
+            _, p = length_distance_pvalues(sub.groups, e)
+            rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": "|Δlength| (control)",
+                         **summarize(p, clusters=sub.clusters).as_dict()})
+    return rows
+
+
+# What each profile runs in notebook 01. Real text is always offline; the mini scale needs the mini world's
+# base policy (trained on first use); the paper scale needs a GPU with vLLM.
+STUDY_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {"real_prompts": 12, "real_embedders": ["tfidf"], "mini_prompts": 40, "mini_embedders": ["tfidf"],
+              "group_sizes": [4, 6], "max_group": 6, "mini_max_new_tokens": 64},
+    "mini": {"real_prompts": None, "real_embedders": ["minilm", "tfidf"], "mini_prompts": 3000,
+             "mini_embedders": ["minilm", "tfidf"], "group_sizes": [4, 6, 8], "max_group": 8,
+             "mini_max_new_tokens": 160},
+    "paper": {"real_prompts": None, "real_embedders": ["minilm", "tfidf"], "mini_prompts": 3000,
+              "mini_embedders": ["minilm", "tfidf"], "group_sizes": [4, 6, 8], "max_group": 8,
+              "mini_max_new_tokens": 160, "paper_model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+              "paper_prompts": 3000, "paper_max_new_tokens": 3584, "paper_embedder": "jina"},
+}

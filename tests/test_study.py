@@ -145,3 +145,22 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
     emb.max_seq_length = 16
     study.embed_groups(groups, emb)
     assert emb.calls == 3  # other embedder settings: recomputed
+
+
+@pytest.mark.slow
+def test_policy_groups_sample_and_grade_at_smoke_scale():
+    """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
+    from dra import mini, policy
+
+    config = policy.policy_config("smoke")
+    path = policy.base_policy(config=config)
+    problems = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation).test[:4]
+    records = mini.prompt_records(problems, config.system_prompt)
+    timer = study.StageTimer()
+    sg = study.policy_groups(str(path), [r["prompt"] for r in records], [r["answer"] for r in records], 3,
+                             scale="smoke", max_new_tokens=12, seed=0, timer=timer)
+    assert len(sg.groups) == 4 and all(len(g) == 3 and all(isinstance(t, str) for t in g) for g in sg.groups)
+    assert sg.correct.shape == (4, 3) and sg.correct.dtype == bool
+    assert set(timer.seconds) == {"sampling", "grading"}
+    with pytest.raises(ImportError, match="gpu"):
+        study.policy_groups(str(path), [records[0]["prompt"]], ["1"], 2, scale="paper", max_new_tokens=4, backend="vllm")
