@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -76,7 +76,7 @@ def results_path(model_label: str, benchmark: str, profile: str) -> Path:
     return results_dir() / "evals" / slug / f"{benchmark}_{profile}.json"
 
 
-def _load_partial(path: Path, identity: dict[str, Any]) -> dict[str, list[bool]]:
+def _load_partial(path: Path, identity: dict[str, Any]) -> dict[str, dict[str, list]]:
     if not path.exists():
         return {}
     saved = json.loads(path.read_text())
@@ -85,7 +85,7 @@ def _load_partial(path: Path, identity: dict[str, Any]) -> dict[str, list[bool]]
             f"{path} was made with other settings ({saved.get('identity')}); it cannot be resumed with "
             f"{identity}. Delete it or evaluate under another model label/profile."
         )
-    return {pid: outcome["correct"] for pid, outcome in saved["problems"].items()}
+    return saved["problems"]
 
 
 def evaluate(
@@ -98,11 +98,14 @@ def evaluate(
     model_label: str | None = None,
     chunk_size: int = 64,
     path: Path | None = None,
+    annotate: Callable[[str], Any] | None = None,
 ) -> Path:
     """Sample `settings.n_samples` completions per item, grade them, and write/extend the results file.
 
     `model`: local path or Hub id (or a loaded model, with `model_label` naming it). Items need `id`,
-    `prompt` (chat messages or a string) and `answer`. Returns the results file's path.
+    `prompt` (chat messages or a string) and `answer`. Each problem's record keeps, per sample, whether it
+    was correct, its length in characters and, with `annotate`, a label of the text (e.g. the mini world's
+    strategy). Returns the results file's path.
     """
     from dra.generation import sample_groups
 
@@ -123,7 +126,11 @@ def evaluate(
                 seed=settings.seed + len(done), backend=settings.backend, batch_size=settings.batch_size,
             )
             for item, group in zip(chunk, completions):
-                done[str(item["id"])] = [is_correct(text, item["answer"]) for text in group]
+                done[str(item["id"])] = {
+                    "correct": [is_correct(text, item["answer"]) for text in group],
+                    "length": [len(text) for text in group],
+                    **({"label": [annotate(text) for text in group]} if annotate else {}),
+                }
             _write(path, identity, done, settings)
             bar.update(len(chunk))
     if not todo:
@@ -131,18 +138,19 @@ def evaluate(
     return path
 
 
-def _write(path: Path, identity: dict[str, Any], done: dict[str, list[bool]], settings: EvalSettings) -> None:
+def _write(path: Path, identity: dict[str, Any], done: dict[str, dict[str, list]], settings: EvalSettings) -> None:
     write_json(path, {
         "identity": identity,
-        "problems": {pid: {"correct": outcome} for pid, outcome in done.items()},
+        "problems": done,
         **provenance(identity["profile"], settings.seed),
     })
 
 
-def load_outcomes(path: str | Path) -> np.ndarray:
-    """(problems, n_samples) boolean outcomes of a results file."""
+def load_outcomes(path: str | Path, field: str = "correct") -> np.ndarray:
+    """(problems, n_samples) array of one per-sample field of a results file: correct, length or label."""
     saved = json.loads(Path(path).read_text())
-    return np.array([outcome["correct"] for outcome in saved["problems"].values()], dtype=bool)
+    values = [outcome[field] for outcome in saved["problems"].values()]
+    return np.array(values, dtype=bool) if field == "correct" else np.array(values, dtype=object if field == "label" else float)
 
 
 def pass_at_1_ci(correct, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
