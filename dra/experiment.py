@@ -166,7 +166,8 @@ def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRI
 
 def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[str, float]:
     """Mean over seeds of (arm - baseline) on `metric`, seed by seed, with a 95% t-interval."""
-    by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results if r["arm"] in (arm, baseline)}
+    by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results
+          if r["arm"] in (arm, baseline) and metric in r["evaluation"]}
     seeds = sorted({s for (a, s) in by if a == arm} & {s for (a, s) in by if a == baseline})
     diffs = np.array([by[(arm, s)] - by[(baseline, s)] for s in seeds], dtype=float)
     if len(diffs) < 2:
@@ -177,5 +178,62 @@ def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str
             "seeds": len(diffs)}
 
 
+def verdict(difference: dict[str, float]) -> str:
+    """How to read a paired difference: its 95% interval above 0, below 0, around 0, or not computable."""
+    if difference["seeds"] < 2 or np.isnan(difference["low"]):
+        return "too few seeds"
+    if difference["low"] > 0:
+        return "higher"
+    if difference["high"] < 0:
+        return "lower"
+    return "no clear difference"
+
+
 def strategy_counts(result: dict[str, Any]) -> Counter:
     return Counter(result["evaluation"]["strategy_shares"])
+
+
+def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),
+                       seed: int = 0) -> pd.DataFrame:
+    """Seconds per optimiser step of GRPO and of DRA-GRPO with each embedder, measured in one process.
+
+    Each configuration trains `steps` steps from the same base policy and seed in a scratch directory; the
+    first step (warm-up: model load, embedder load) is left out of the mean. Returns one row per
+    configuration with the mean step time, the embedding time per step and the ratio to GRPO.
+    """
+    import tempfile
+
+    from dra import train
+
+    rows = []
+    configs = [("grpo", None)] + [("dra_grpo", e) for e in embedders]
+    for arm, embedder in configs:
+        with tempfile.TemporaryDirectory() as scratch:
+            argv = ["--config", str(PROJECT_ROOT / "recipes" / profile / f"{arm}.yaml"), "--output_dir", scratch,
+                    "--max_steps", str(steps), "--seed", str(seed), "--save_strategy", "no"]
+            if embedder:
+                argv += ["--dra_embedder", embedder]
+            recipe_args, dra_args, training_args = train.parse(argv)[:3]
+            train.train(recipe_args, dra_args, training_args)
+            curve = training_curve(Path(scratch))
+        timed = curve[1:] if len(curve) > 1 else curve
+        rows.append({
+            "configuration": ARM_LABELS[arm] + (f" ({embedder})" if embedder else ""),
+            "seconds_per_step": float(np.mean([c["step_time"] for c in timed])),
+            "embed_seconds_per_step": float(np.mean([c.get("dra/embed_seconds", 0.0) for c in timed])),
+            "steps_timed": len(timed),
+        })
+    table = pd.DataFrame(rows).set_index("configuration")
+    grpo_step = table["seconds_per_step"].iloc[0]
+    # Step times also differ because each arm samples different (and differently long) completions; the
+    # embedding time is DRA's own cost, so both are reported.
+    table["ratio_to_grpo"] = table["seconds_per_step"] / grpo_step
+    table["embedding_share_of_grpo_step"] = table["embed_seconds_per_step"] / grpo_step
+    return table
+
+
+def curves_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Long frame (arm, seed, step, metric, value) of the training curves stored in the results files."""
+    rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), "seed": r["seed"], "step": point["step"], "metric": k, "value": v}
+            for r in results if "curve" in r for point in r["curve"] for k, v in point.items() if k != "step"]
+    return pd.DataFrame(rows, columns=["arm", "seed", "step", "metric", "value"])

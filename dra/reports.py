@@ -24,3 +24,13 @@ def save_figure(fig, name: str, dpi: int = 120) -> Path:
 def save_result(name: str, result: dict[str, Any], profile: str, seed: int | None = None) -> Path:
     """Write data/<name>_<profile>.json: the result plus the provenance of the run that made it."""
     return write_json(results_dir() / f"{name}_{profile}.json", {"result": result, **provenance(profile, seed)})
+
+
+def save_table(table, name: str, float_format: str = "{:.3f}") -> tuple[Path, Path]:
+    """Write a pandas table as figures/<name>.md (Markdown) and figures/<name>.tex (LaTeX)."""
+    from dra.io import write_text
+
+    formatted = table.map(lambda v: float_format.format(v) if isinstance(v, float) else v)
+    md = write_text(figures_dir() / f"{name}.md", formatted.to_markdown() + "\n")
+    tex = write_text(figures_dir() / f"{name}.tex", formatted.to_latex() + "\n")
+    return md, tex
