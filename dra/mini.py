@@ -20,7 +20,8 @@ recovers it from that line (the arithmetic that follows may be wrong; grading is
 Prompts are chat messages: a system prompt and the question. `SYSTEM_PROMPT` is a documented shortened form
 of the paper's system prompt (`PAPER_SYSTEM_PROMPT`, verbatim from the authors' recipes): it keeps the
 ``<think> </think>``, ``<answer> </answer>`` and ``\\boxed{}`` instructions but drops the 80-word preamble, which
-would otherwise be most of every sequence the tiny CPU policy processes.
+would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
+about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
@@ -44,10 +45,7 @@ PAPER_SYSTEM_PROMPT = (
     "</think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> "
     "answer here </answer>. Note that respond by English, NOT use other languages."
 )
-SYSTEM_PROMPT = (
-    "Think about the reasoning process, then give the answer. Enclose the reasoning in <think> </think> and "
-    "the answer in <answer> </answer>, with the final answer within \\boxed{}."
-)
+SYSTEM_PROMPT = "Reason in <think> </think>, then answer in <answer> \\boxed{} </answer>."
 
 FACTOR_MIN, FACTOR_MAX = 11, 99
 
@@ -154,10 +152,11 @@ def solution_steps(problem: Problem, strategy: str) -> list[str]:
         parts = [(a_round, b), (a_round - a, b)]
     else:  # grid
         parts = [(a_tens, b_tens), (a_tens, b_ones), (a_ones, b_tens), (a_ones, b_ones)]
-    lines = [header] + [f"{x} * {y} = {x * y}" for x, y in parts]
+    # Equations carry no spaces: every token counts when the policy is trained and sampled on a CPU.
+    lines = [header] + [f"{x}*{y}={x * y}" for x, y in parts]
     products = [str(x * y) for x, y in parts]
-    operator = " - " if strategy == "round_up" else " + "
-    lines.append(f"{operator.join(products)} = {a * b}")
+    operator = "-" if strategy == "round_up" else "+"
+    lines.append(f"{operator.join(products)}={a * b}")
     return lines
 
 

@@ -12,7 +12,7 @@ from dra import mini
 from dra.rewards import format_reward, is_correct
 
 ALL_PROBLEMS = [mini.Problem(a, b) for a in mini.factors() for b in mini.factors()]
-_LINE = re.compile(r"^(\d+(?: [*+-] \d+)+) = (\d+)$")
+_LINE = re.compile(r"^(\d+(?:[*+-]\d+)+)=(\d+)$")
 
 
 def _check_arithmetic(text: str) -> int:
@@ -21,7 +21,7 @@ def _check_arithmetic(text: str) -> int:
     for line in text.splitlines():
         match = _LINE.match(line)
         if match:
-            tokens = match.group(1).split(" ")
+            tokens = re.split(r"([*+-])", match.group(1))
             value = int(tokens[0])
             for op, operand in zip(tokens[1::2], tokens[2::2]):
                 value = {"*": value * int(operand), "+": value + int(operand), "-": value - int(operand)}[op]
@@ -42,7 +42,7 @@ def test_every_strategy_is_exact_on_every_problem(strategy):
         assert _check_arithmetic(text) >= 3
         assert text.endswith(f"<answer> \\boxed{{{problem.a * problem.b}}} </answer>")
         last = text.split("\n</think>\n")[0].splitlines()[-1]
-        assert last.endswith(f"= {problem.a * problem.b}")  # the steps reach the answer, not just the box
+        assert last.endswith(f"={problem.a * problem.b}")  # the steps reach the answer, not just the box
         assert mini.parse_strategy(text) == strategy
 
 
@@ -61,7 +61,7 @@ def test_strategies_are_genuinely_different_paths():
     problem = mini.Problem(47, 83)
     steps = {s: tuple(mini.solution_steps(problem, s)[1:]) for s in mini.STRATEGIES}
     assert len(set(steps.values())) == len(mini.STRATEGIES)
-    assert "50 * 83 = 4150" in steps["round_up"] and steps["round_up"][-1] == "4150 - 249 = 3901"
+    assert "50*83=4150" in steps["round_up"] and steps["round_up"][-1] == "4150-249=3901"
     assert len(steps["grid"]) == 5
 
 
