@@ -8,7 +8,7 @@ PROFILE ?= mini
 export DRA_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: env test test-unit test-notebooks reproduce lab clean
+.PHONY: env test reproduce lab clean
 
 # The venv is a file target: its stamp is newer than the files that define it.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -27,6 +27,23 @@ test: $(VENV)/.installed
 	@tmp=$$(mktemp -d) && export HF_HUB_OFFLINE=1 DRA_FIGURES_DIR=$$tmp/figures DRA_RESULTS_DIR=$$tmp/data && \
 	$(PY) -m pytest tests -q && \
 	DRA_PROFILE=smoke $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider
+
+# Every numbered notebook, executed with papermill at $(PROFILE) into notebooks/executed/. Targets are those
+# files: a notebook reruns only when it or the library changed, and the heavy steps inside (base policy,
+# training runs, embeddings, evaluations) are cached by configuration, so a rerun redoes only what is stale.
+EXECUTED := $(patsubst notebooks/%.ipynb,notebooks/executed/%_$(PROFILE).ipynb,$(NOTEBOOKS))
+LIBRARY := $(wildcard dra/*.py) $(wildcard recipes/*/*.yaml) $(wildcard data/*.csv)
+
+reproduce: $(VENV)/.installed
+	@mkdir -p .cache && rm -f .cache/reproduce_$(PROFILE).log
+	@$(MAKE) --no-print-directory $(EXECUTED)
+	@$(PY) scripts/reproduce_summary.py $(PROFILE)
+
+notebooks/executed/%_$(PROFILE).ipynb: notebooks/%.ipynb $(LIBRARY) | $(VENV)/.installed
+	$(PY) scripts/run_notebook.py $< $@ $(PROFILE)
+
+# The tables read the training results.
+notebooks/executed/04_benchmark_tables_$(PROFILE).ipynb: notebooks/executed/03_dra_training_$(PROFILE).ipynb
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks
