@@ -1,0 +1,310 @@
+"""The mini world's base policy: a tiny Qwen2 model trained from scratch on CPU, cached by its config.
+
+`base_policy(profile)` returns the directory of a trained policy, training it first when no cached copy
+made by exactly the same configuration exists. Training is three steps:
+
+1. A byte-level BPE tokenizer trained locally with the `tokenizers` library on rendered training
+   conversations. Digits are always single tokens (so numbers are spelled digit by digit), and the
+   tokenizer carries a ChatML chat template (``<|im_start|>role\\n...<|im_end|>``, the template family of
+   Qwen2), ``<|im_end|>`` as end-of-sequence and ``<|endoftext|>`` as padding, so TRL's conversational
+   datasets and ``apply_chat_template(..., add_generation_prompt=True)`` work as with a Hub model.
+2. A small `Qwen2ForCausalLM` built from a `Qwen2Config` (random initialisation, tied embeddings).
+3. Supervised fine-tuning with TRL's `SFTTrainer` on conversational prompt-completion records from
+   `dra.mini.sft_records` (loss on the completion only), whose strategies are deliberately imbalanced
+   (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in which
+   GRPO can collapse onto the dominant mode.
+
+The result is saved with ``save_pretrained`` (model, generation config and tokenizer in one directory), so
+transformers, TRL and vLLM load it like any Hub model id.
+
+Caching and resume: a run lives in ``runs_dir()/mini_policy/<profile>-<config_key>/``, where the key is
+`dra.io.config_key` of the full configuration (plus `POLICY_FORMAT_VERSION`, bumped when the code changes
+what a configuration produces), so a changed configuration never reuses a stale model. Trainer checkpoints
+are written under ``checkpoints/`` every ``save_steps`` steps; an interrupted run resumes from the last
+one. The finished model is written to a temporary directory and renamed to ``model/``, so ``model/``
+exists only when training completed. Two processes training the same key at once are not coordinated.
+
+The ``paper`` profile has no mini-world policy (it trains DeepSeek-R1-Distill-Qwen-1.5B); asking for it
+raises ValueError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from dra import mini
+from dra.config import resolve_profile, runs_dir
+from dra.io import config_key, write_json
+
+logger = logging.getLogger(__name__)
+
+POLICY_FORMAT_VERSION = 1
+SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SUMMARY_FILE = "training_summary.json"
+
+
+@dataclass(frozen=True)
+class MiniPolicyConfig:
+    """Everything that determines a trained base policy; its `key()` names the cache entry.
+
+    Task: `split_seed`, `n_test`, `n_validation` (see `dra.mini.make_splits`), `system_prompt` and
+    `strategy_weights` (relative frequency of each strategy in the SFT data). Tokenizer: `vocab_size`,
+    trained on `tokenizer_corpus` balanced training conversations. Model: the `Qwen2Config` sizes.
+    SFT: `max_steps` optimiser steps of `batch_size` fresh examples each (every example is seen once),
+    AdamW with `learning_rate`, cosine schedule after `warmup_ratio` of the steps, `seed`.
+    """
+
+    profile: str
+    split_seed: int = 0
+    n_test: int = 3000
+    n_validation: int = 300
+    system_prompt: str = mini.SYSTEM_PROMPT
+    strategy_weights: dict[str, float] = field(
+        default_factory=lambda: {"split_first": 0.64, "split_second": 0.16, "round_up": 0.12, "grid": 0.08}
+    )
+    vocab_size: int = 384
+    tokenizer_corpus: int = 2000
+    hidden_size: int = 128
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 256
+    max_position_embeddings: int = 256
+    max_steps: int = 1200
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    seed: int = 0
+    save_steps: int = 50
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        return config_key({"format": POLICY_FORMAT_VERSION, **self.as_dict()})
+
+    @property
+    def n_examples(self) -> int:
+        return self.max_steps * self.batch_size
+
+
+PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
+    # Seconds: proves the pipeline (tokenizer, model, SFT, save, load), not a useful policy.
+    "smoke": MiniPolicyConfig(
+        profile="smoke", n_test=200, n_validation=50, vocab_size=320, tokenizer_corpus=400,
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+        intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
+    ),
+    "mini": MiniPolicyConfig(profile="mini"),
+}
+
+
+def policy_config(profile: str | None = None, **overrides: Any) -> MiniPolicyConfig:
+    """The base-policy configuration of `profile` (smoke or mini), with field `overrides` applied."""
+    profile = resolve_profile(profile)
+    if profile not in PROFILE_CONFIGS:
+        raise ValueError(
+            f"profile {profile!r} has no mini-world policy: the paper profile trains "
+            "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B instead. Use profile 'smoke' or 'mini'."
+        )
+    return dataclasses.replace(PROFILE_CONFIGS[profile], **overrides)
+
+
+def run_dir(config: MiniPolicyConfig) -> Path:
+    """Where the run of `config` lives: runs_dir()/mini_policy/<profile>-<key>."""
+    return runs_dir() / "mini_policy" / f"{config.profile}-{config.key()}"
+
+
+def base_policy(profile: str | None = None, *, config: MiniPolicyConfig | None = None) -> Path:
+    """The directory of the trained base policy for `profile` (or an explicit `config`).
+
+    Returns the cached model when one made by the same configuration exists; otherwise trains it (resuming
+    from the last checkpoint of an interrupted run) and returns the new directory. Load it with
+    `load_policy` or any ``from_pretrained``.
+    """
+    config = config or policy_config(profile)
+    model_dir = run_dir(config) / "model"
+    if (model_dir / SUMMARY_FILE).is_file():
+        return model_dir
+    return train_policy(config)
+
+
+def load_policy(path: str | Path):
+    """(model, tokenizer) from a policy directory, the model in eval mode on CPU."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} holds no saved model (no config.json); train it with dra.policy.base_policy.")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    return model.eval(), tokenizer
+
+
+def training_summary(path: str | Path) -> dict[str, Any]:
+    """The summary written next to a trained model: config, SFT wall time, steps, losses."""
+    return json.loads((Path(path) / SUMMARY_FILE).read_text())
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+def train_policy(config: MiniPolicyConfig) -> Path:
+    """Train (or finish training) the policy of `config`; returns its model directory. See the module doc."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig, SFTTrainer
+
+    started = time.perf_counter()
+    root = run_dir(config)
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "config.json", {"key": config.key(), "format": POLICY_FORMAT_VERSION, **config.as_dict()})
+    splits = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation)
+    tokenizer = train_tokenizer(config, splits.train, root / "tokenizer")
+
+    records = mini.sft_records(
+        splits.train, config.n_examples, config.strategy_weights, seed=config.seed, system_prompt=config.system_prompt
+    )
+    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+    set_seed(config.seed)
+    model = build_model(config, tokenizer)
+
+    checkpoints = root / "checkpoints"
+    args = SFTConfig(
+        output_dir=str(checkpoints),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, config.max_steps // 20),
+        report_to="none",
+        use_cpu=True,  # the mini world is a CPU experiment; also keeps runs bit-comparable across machines
+        max_length=config.max_position_embeddings,
+        completion_only_loss=True,
+        dataloader_drop_last=True,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume_from:
+        logger.info("resuming SFT from %s", resume_from)
+    training_started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    finished = time.perf_counter()
+
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    summary = {
+        "key": config.key(),
+        "config": config.as_dict(),
+        # This session only: a resumed run does not know how long the interrupted one ran.
+        "sft_seconds_this_session": round(finished - started, 2),  # tokenizer + data + training
+        "trainer_seconds_this_session": round(finished - training_started, 2),
+        "resumed_from": resume_from,
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "loss_curve": losses,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_train_problems": len(splits.train),
+    }
+    return _save_model(trainer.model, tokenizer, root / "model", summary)
+
+
+def train_tokenizer(config: MiniPolicyConfig, problems, directory: Path):
+    """Train (or load, when `directory` already holds it) the byte-level BPE tokenizer of `config`.
+
+    The corpus is `config.tokenizer_corpus` training conversations with all strategies equally often, so
+    every strategy's words are in the vocabulary however rare it is in the SFT data.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if (directory / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(directory)
+    balanced = {name: 1.0 for name in mini.STRATEGIES}
+    records = mini.sft_records(problems, config.tokenizer_corpus, balanced, seed=config.seed + 1,
+                               system_prompt=config.system_prompt)
+
+    tokenizer = Tokenizer(models.BPE())
+    # Digits are split one by one before byte-level BPE, so no merge ever glues digits together.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size,
+        special_tokens=list(SPECIAL_TOKENS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    renderer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()), chat_template=CHAT_TEMPLATE)
+
+    def corpus() -> Iterator[str]:
+        for record in records:
+            yield renderer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
+
+    tokenizer.train_from_iterator(corpus(), trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token=SPECIAL_TOKENS["eos"],
+        pad_token=SPECIAL_TOKENS["pad"],
+        chat_template=CHAT_TEMPLATE,
+        padding_side="left",  # decoder-only generation pads on the left
+        model_max_length=config.max_position_embeddings,
+    )
+    fast.save_pretrained(directory)
+    return AutoTokenizer.from_pretrained(directory)
+
+
+def build_model(config: MiniPolicyConfig, tokenizer):
+    """A randomly initialised `Qwen2ForCausalLM` of the configured size for `tokenizer`."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    model_config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads,
+        max_position_embeddings=config.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(model_config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = None
+    return model
+
+
+def _save_model(model, tokenizer, target: Path, summary: dict[str, Any]) -> Path:
+    """Save model + tokenizer + summary into a temporary sibling, then rename it to `target` in one step."""
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    write_json(partial / SUMMARY_FILE, summary)
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return target
