@@ -26,8 +26,8 @@ from dra.rewards import THINK_CLOSE
 
 ARMS: tuple[str, ...] = tuple(recipes.ARMS)
 ARM_LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dra_grpo": "DRA-GRPO", "dra_dr_grpo": "DRA-Dr. GRPO"}
-CURVE_KEYS = ("reward", "rewards/cosine_reward/mean", "rewards/format_reward/mean", "completions/mean_length",
-              "mini/strategy_entropy", "mini/dominant_share", "dra/weight_mean", "dra/weight_std",
+CURVE_KEYS = ("raw_reward", "raw_rewards/cosine_reward", "raw_rewards/format_reward", "reward", "mini/accuracy",
+              "completions/mean_length", "mini/strategy_entropy", "mini/dominant_share", "dra/weight_mean", "dra/weight_std",
               "dra/group_similarity", "dra/embed_seconds", "step_time", "kl")
 
 EXPERIMENT_PROFILES: dict[str, dict[str, Any]] = {

@@ -16,8 +16,8 @@ DRA multiplies the *summed* reward R = sum_k weight_k r_k. Scaling each row of t
 w_i does exactly that under TRL's default `multi_objective_aggregation="sum_then_normalize"` (the sum is
 linear). Under "normalize_then_sum" each function is normalised before the sum, which would undo the weight,
 so the trainer refuses that setting. A consequence to know: TRL's per-function reward logs
-(`rewards/<name>/mean`) show the adjusted values; `dra/reward_before` and `dra/reward_after` log the summed
-reward on both sides of the adjustment.
+(`rewards/<name>/mean`) and `reward` show the adjusted values. The trainer therefore also logs, for every arm,
+`raw_rewards/<name>` and `raw_reward` (before DRA), and `dra/reward_before` / `dra/reward_after`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class DRAGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *args, dra_args: DRAArguments | None = None, embedder=None,
-                 completion_metrics: Callable[[list[str]], dict[str, float]] | None = None, **kwargs):
+                 completion_metrics: Callable[[list[str], list[Any]], dict[str, float]] | None = None, **kwargs):
         self.dra_args = dra_args or DRAArguments()
         self.dra_args.validate()
         training_args = kwargs.get("args") if "args" in kwargs else (args[2] if len(args) > 2 else None)
@@ -137,10 +137,17 @@ class DRAGRPOTrainer(GRPOTrainer):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         texts = [completion_text(c) for c in completions]
         mode = "train" if self.model.training else "eval"
+        # TRL logs the per-function rewards it gets back, i.e. after DRA; log the raw ones for every arm too,
+        # so curves compare like with like.
+        weights = self.reward_weights.to(rewards_per_func.device)
+        for i, name in enumerate(self.reward_func_names):
+            self._metrics[mode][f"raw_rewards/{name}"].append(torch.nanmean(rewards_per_func[:, i]).item())
+        self._metrics[mode]["raw_reward"].append(torch.nanmean((rewards_per_func * weights).nansum(1)).item())
         if self.completion_metrics is not None:
             from accelerate.utils import gather_object
 
-            for name, value in self.completion_metrics(gather_object(texts)).items():
+            answers = gather_object([example.get("answer") for example in inputs])
+            for name, value in self.completion_metrics(gather_object(texts), answers).items():
                 self._metrics[mode][name].append(value)
         if not self.dra_args.dra:
             return rewards_per_func
@@ -148,10 +155,8 @@ class DRAGRPOTrainer(GRPOTrainer):
         embeddings = self.accelerator.gather(_embed_local(self.embedder, texts, rewards_per_func.device))
         embed_seconds = time.perf_counter() - start
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
-        adjusted, stats = adjust_reward_rows(
-            rewards_per_func, embeddings, self.reward_weights.to(rewards_per_func.device), group_size,
-            self.dra_args, local_batch_size=len(texts),
-        )
+        adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.dra_args,
+                                             local_batch_size=len(texts))
         stats["dra/embed_seconds"] = embed_seconds
         for name, value in stats.items():
             self._metrics[mode][name].append(value)
@@ -273,13 +278,16 @@ def resolve_model(recipe: RecipeArguments) -> str:
     return recipe.model_name_or_path
 
 
-def mini_completion_metrics(texts: list[str]) -> dict[str, float]:
-    """Strategy entropy (bits) and the dominant strategy's share of the step's completions."""
+def mini_completion_metrics(texts: list[str], answers: list[Any]) -> dict[str, float]:
+    """Accuracy, strategy entropy (bits) and the dominant strategy's share of the step's completions."""
     from dra import metrics, mini
+    from dra.rewards import is_correct
 
     labels = [mini.parse_strategy(t) for t in texts]
     _, share = metrics.dominant_strategy(labels)
-    return {"mini/strategy_entropy": metrics.strategy_entropy(labels), "mini/dominant_share": share}
+    accuracy = float(np.mean([is_correct(t, a) for t, a in zip(texts, answers)])) if texts else float("nan")
+    return {"mini/accuracy": accuracy, "mini/strategy_entropy": metrics.strategy_entropy(labels),
+            "mini/dominant_share": share}
 
 
 def build_trainer(recipe: RecipeArguments, dra_args: DRAArguments, training_args: GRPOConfig,

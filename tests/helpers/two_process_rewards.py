@@ -35,7 +35,8 @@ def main(out_path: str) -> None:
         trainer.__dict__.update(
             accelerator=accelerator, dra_args=DRAArguments(dra=True, dra_scope=scope), _embedder=HashingEmbedder(),
             completion_metrics=None, model=SimpleNamespace(training=True), num_generations=6,
-            reward_weights=torch.tensor([1.0, 2.0]), _metrics={"train": defaultdict(list)},
+            reward_weights=torch.tensor([1.0, 2.0]), reward_func_names=["format_reward", "cosine_reward"],
+            _metrics={"train": defaultdict(list)},
         )
         result[scope] = trainer._calculate_rewards(None, [None] * per_rank, completions[local], None).tolist()
     if accelerator.is_main_process:
