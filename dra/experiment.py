@@ -92,8 +92,10 @@ def run_arm(profile: str, arm: str, seed: int, eval_prompts: int) -> dict[str, A
     from dra import train
 
     recipe_path = PROJECT_ROOT / "recipes" / profile / f"{arm}.yaml"
+    from dra.policy import policy_config
+
     key = config_key({"recipe": recipes.recipe(profile, arm), "seed": seed, "eval_prompts": eval_prompts,
-                      "eval": evaluate.PROFILE_SETTINGS[profile].__dict__})
+                      "eval": evaluate.PROFILE_SETTINGS[profile].__dict__, "base_policy": policy_config(profile).key()})
     out = results_file(profile, f"{arm}_seed{seed}")
     if (saved := _cached(out, key)) is not None:
         return saved
@@ -128,10 +130,12 @@ def run_base(profile: str, eval_prompts: int) -> dict[str, Any]:
     return result
 
 
-def run_experiment(profile: str, arms: Sequence[str] = ARMS, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+def run_experiment(profile: str, arms: Sequence[str] = ARMS, seeds: Sequence[int] | None = None,
+                   base: bool = True) -> list[dict[str, Any]]:
+    """The base evaluation and every (arm, seed), each read back from its results file when it is current."""
     settings = EXPERIMENT_PROFILES[profile]
     seeds = settings["seeds"] if seeds is None else seeds
-    results = [run_base(profile, settings["eval_prompts"])]
+    results = [run_base(profile, settings["eval_prompts"])] if base else []
     results += [run_arm(profile, arm, seed, settings["eval_prompts"]) for arm in arms for seed in seeds]
     return results
 
@@ -237,3 +241,23 @@ def curves_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), "seed": r["seed"], "step": point["step"], "metric": k, "value": v}
             for r in results if "curve" in r for point in r["curve"] for k, v in point.items() if k != "step"]
     return pd.DataFrame(rows, columns=["arm", "seed", "step", "metric", "value"])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """python -m dra.experiment --profile mini [--arms grpo dra_grpo] [--seeds 0 1]: fill the results cache
+    (e.g. from two single-threaded processes at once, each with its own arms or seeds)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES))
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--skip-base", action="store_true", help="leave the base policy's evaluation to another process")
+    args = parser.parse_args(argv)
+    for result in run_experiment(args.profile, args.arms, args.seeds, base=not args.skip_base):
+        print(result["arm"], result["seed"], {k: round(v, 3) for k, v in result["evaluation"].items()
+                                               if k in ("pass@1", "strategy_entropy", "distinct_correct_strategies")})
+
+
+if __name__ == "__main__":
+    main()
