@@ -48,8 +48,9 @@ notebooks/executed/04_benchmark_tables_$(PROFILE).ipynb: notebooks/executed/03_d
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks
 
-# Caches only: results in data/ and figures/ are never deleted here.
+# Caches only (embeddings, downloads, logs, build files): results in data/ and figures/, executed notebooks and
+# trained models in runs/ are never deleted here.
 clean:
-	rm -rf .pytest_cache build *.egg-info
+	rm -rf .cache .pytest_cache build *.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print -exec rm -rf {} +
 	find notebooks -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
