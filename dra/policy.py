@@ -107,6 +107,9 @@ PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
         intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
     ),
+    # 491k parameters, 1,200 steps x 64 fresh examples. Chosen by measurement (scripts/train_mini_policy.py):
+    # the model makes real errors in its products and sums, and at this length its pass@1 at temperature 0.7
+    # on the test split lands inside the 0.3-0.7 window the RL experiments need (0.40; 0.02 after 600 steps).
     "mini": MiniPolicyConfig(profile="mini"),
 }
 

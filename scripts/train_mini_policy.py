@@ -42,7 +42,8 @@ def main() -> None:
     load_or_train_s = time.perf_counter() - started
     summary = policy.training_summary(model_dir)
     print(f"base policy: {model_dir} ({'cached' if cached else 'trained now'}; {summary['n_parameters']:,} parameters)")
-    print(f"SFT wall time: {summary['sft_seconds_this_session']:.1f} s for {summary['steps']} steps"
+    print(f"SFT wall time: {summary['sft_seconds_this_session']:.1f} s for {summary['steps']} steps "
+          f"({summary.get('trainer_seconds_this_session', float('nan')):.1f} s in the trainer)"
           f"{' (resumed from ' + summary['resumed_from'] + ')' if summary['resumed_from'] else ''}")
 
     model, tokenizer = policy.load_policy(model_dir)
@@ -71,6 +72,7 @@ def main() -> None:
         "max_length_tokens": int(tokens.max()),
         "truncated_share": float(np.mean(tokens >= args.max_new_tokens)),
         "sft_seconds": summary["sft_seconds_this_session"],
+        "sft_trainer_seconds": summary.get("trainer_seconds_this_session"),
         "sft_resumed_from": summary["resumed_from"],
         "load_or_train_seconds": round(load_or_train_s, 2),
         "sampling_seconds": round(sampling_s, 2),

@@ -11,14 +11,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 from dra import mini, policy
 
 
-@pytest.fixture()
-def runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path))
-    return tmp_path
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("runs")
+        patch.setenv("DRA_RUNS_DIR", str(path))
+        yield path
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def trained(runs):
+    """One smoke SFT shared by the tests below (the resume test rebuilds its model when it is done)."""
     config = policy.policy_config("smoke")
     return config, policy.base_policy(config=config)
 
