@@ -119,7 +119,7 @@ def run_base(profile: str, eval_prompts: int) -> dict[str, Any]:
     from dra import policy
 
     model_dir = policy.base_policy(profile)
-    key = config_key({"model": str(model_dir), "eval_prompts": eval_prompts,
+    key = config_key({"base_policy": policy.policy_config(profile).key(), "eval_prompts": eval_prompts,
                       "eval": evaluate.PROFILE_SETTINGS[profile].__dict__})
     out = results_file(profile, "base")
     if (saved := _cached(out, key)) is not None:
