@@ -11,7 +11,6 @@ reused. The base policy is evaluated the same way as the step-0 reference.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -191,10 +190,6 @@ def verdict(difference: dict[str, float]) -> str:
     if difference["high"] < 0:
         return "lower"
     return "no clear difference"
-
-
-def strategy_counts(result: dict[str, Any]) -> Counter:
-    return Counter(result["evaluation"]["strategy_shares"])
 
 
 def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),

@@ -224,22 +224,17 @@ def _smi(embeddings, group_size: int, kernel: str, negative_similarity: str) -> 
     return _smi_from_similarity(sim, kernel), to_numpy
 
 
-def _check_rewards(rewards, n: int) -> tuple[torch.Tensor, bool]:
+def _as_rewards(rewards) -> tuple[torch.Tensor, bool]:
+    """Validate (B*G,) rewards: 1-D, numeric (cast to float32 when integral), finite."""
     r, to_numpy = _to_tensor(rewards, "rewards")
     if r.ndim != 1:
         raise ValueError(f"rewards must be 1-D (B*G,), got shape {tuple(r.shape)}.")
-    if r.shape[0] != n:
-        raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {n} rows; they must match.")
     if not r.is_floating_point():
         r = r.to(torch.float32)
-    _check_finite_rewards(r)
-    return r, to_numpy
-
-
-def _check_finite_rewards(r: torch.Tensor) -> None:
     if not torch.isfinite(r).all():
         bad = (~torch.isfinite(r)).nonzero().flatten()[:5].tolist()
         raise ValueError(f"rewards contain NaN or inf at positions {bad}; fix the reward function.")
+    return r, to_numpy
 
 
 def diversity_weights(
@@ -249,13 +244,19 @@ def diversity_weights(
     negative_similarity: Literal["keep", "clip"] = "keep",
 ):
     """1 / (1 + SMI) per completion, (B*G,). Identical completions give 1/G (graph cut), orthogonal give 1."""
+    weights, to_numpy = _weights(embeddings, group_size, kernel, negative_similarity)
+    return _back(weights, to_numpy)
+
+
+def _weights(embeddings, group_size: int, kernel: str, negative_similarity: str) -> tuple[torch.Tensor, bool]:
+    """(B*G,) tensor of 1 / (1 + SMI), and whether the input was numpy."""
     _check_choice(kernel, KERNELS, "kernel")
     _check_choice(negative_similarity, ("keep", "clip"), "negative_similarity")
     smi, to_numpy = _smi(embeddings, group_size, kernel, negative_similarity)
     denom = 1.0 + smi
     if not (denom > MIN_DENOMINATOR).all():  # also catches NaN
         _raise_bad_denominator(denom)
-    return _back((1.0 / denom).reshape(-1), to_numpy)
+    return (1.0 / denom).reshape(-1), to_numpy
 
 
 def _raise_bad_denominator(denom: torch.Tensor) -> None:
@@ -316,9 +317,10 @@ def adjust_rewards(
     # The group structure still has to be valid, even when the similarity uses device slices.
     emb_rows = embeddings.shape[0] if hasattr(embeddings, "shape") else len(embeddings)
     _check_group_size(emb_rows, group_size, "embeddings")
-    r, to_numpy = _check_rewards(rewards, emb_rows)
-    w = diversity_weights(embeddings, slice_size, kernel, negative_similarity)
-    w, _ = _to_tensor(w, "weights")
+    r, to_numpy = _as_rewards(rewards)
+    if r.shape[0] != emb_rows:
+        raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {emb_rows} rows; they must match.")
+    w, _ = _weights(embeddings, slice_size, kernel, negative_similarity)
     w = w.to(device=r.device, dtype=r.dtype)
     adjusted = r * w if adjust_negative else torch.where(r > 0, r * w, r)
     return _back(adjusted, to_numpy)
@@ -333,12 +335,7 @@ def group_advantages(rewards, group_size: int, scale: Literal["group", "batch", 
     gathered rewards to match. Like TRL, a single sample has std 0 (not NaN), so its advantage is 0.
     """
     _check_choice(scale, ADVANTAGE_SCALES, "scale")
-    r, to_numpy = _to_tensor(rewards, "rewards")
-    if r.ndim != 1:
-        raise ValueError(f"rewards must be 1-D (B*G,), got shape {tuple(r.shape)}.")
-    if not r.is_floating_point():
-        r = r.to(torch.float32)
-    _check_finite_rewards(r)
+    r, to_numpy = _as_rewards(rewards)
     b = _check_group_size(r.shape[0], group_size, "rewards")
     grouped = r.view(b, group_size)
     adv = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)

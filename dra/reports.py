@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dra.config import figures_dir, results_dir
-from dra.io import atomic_path, provenance, write_json
+from dra.io import atomic_path, provenance, write_json, write_text
 
 
 def save_figure(fig, name: str, dpi: int = 120) -> Path:
@@ -28,8 +28,6 @@ def save_result(name: str, result: dict[str, Any], profile: str, seed: int | Non
 
 def save_table(table, name: str, float_format: str = "{:.3f}") -> tuple[Path, Path]:
     """Write a pandas table as figures/<name>.md (Markdown) and figures/<name>.tex (LaTeX)."""
-    from dra.io import write_text
-
     formatted = table.map(lambda v: float_format.format(v) if isinstance(v, float) else v)
     md = write_text(figures_dir() / f"{name}.md", formatted.to_markdown() + "\n")
     tex = write_text(figures_dir() / f"{name}.tex", formatted.to_latex() + "\n")

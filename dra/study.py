@@ -193,11 +193,12 @@ def embed_groups(groups: Sequence[Sequence[str]], embedder, cache: bool = True) 
     TF-IDF embedder is fitted per call and is never cached (it is fast anyway).
     """
     flat = [t for group in groups for t in group]
-    cacheable = cache and getattr(embedder, "name", "tfidf") != "tfidf"
+    name = getattr(embedder, "name", None)  # an embedder without a name has no stable cache identity
+    cacheable = cache and name not in (None, "tfidf")
     path = None
     if cacheable:
         texts_hash = hashlib.sha256("\x00".join(flat).encode()).hexdigest()
-        key = config_key({"embedder": embedder.name, "max_seq_length": embedder.max_seq_length, "texts": texts_hash})
+        key = config_key({"embedder": name, "max_seq_length": embedder.max_seq_length, "texts": texts_hash})
         path = cache_dir() / "embeddings" / f"{key}.npy"
         if path.exists():
             return np.load(path).reshape(len(groups), len(groups[0]), -1)
