@@ -58,7 +58,7 @@ class EvalSettings:
 # Per profile: the paper profile uses the paper's sampling (PAPER.md section 5) with 16 samples per problem.
 PROFILE_SETTINGS: dict[str, EvalSettings] = {
     "smoke": EvalSettings(n_samples=2, max_new_tokens=24, temperature=0.7, top_p=1.0),
-    "mini": EvalSettings(n_samples=8, max_new_tokens=160, temperature=0.7, top_p=1.0),
+    "mini": EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),
     "paper": EvalSettings(n_samples=16, backend="vllm"),
 }
 
@@ -178,13 +178,14 @@ def summarize(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int = 0) -> d
     return out
 
 
-def mini_items(profile: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """The mini world's test split as evaluation items, in the training prompt format (the mini policies know
-    no other)."""
+def mini_items(profile: str, limit: int | None = None, split: str = "test") -> list[dict[str, Any]]:
+    """The mini world's `split` as evaluation items, one ordering per factor pair (`dra.mini.distinct_pairs`,
+    so items are independent), in the training prompt format (the mini policies know no other). Each item
+    also carries its `home_strategy`."""
     from dra import mini, policy
 
     config = policy.policy_config(profile)
-    splits = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation)
-    problems = splits.test[:limit]
+    problems = mini.distinct_pairs(config.splits()[split])[:limit]
     records = mini.prompt_records(problems, config.system_prompt)
-    return [{"id": f"{p.a}x{p.b}", "prompt": r["prompt"], "answer": r["answer"]} for p, r in zip(problems, records)]
+    return [{"id": f"{p.a}x{p.b}", "prompt": r["prompt"], "answer": r["answer"], "home_strategy": p.home_strategy}
+            for p, r in zip(problems, records)]

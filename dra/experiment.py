@@ -1,16 +1,27 @@
-"""The mini-world training experiment: the paper's four arms x several seeds, trained and evaluated alike.
+"""The mini-world training experiment: the paper's four arms and the controls x seeds, trained and evaluated alike.
 
-Each (arm, seed) is trained with `dra.train` from the committed recipe of the profile (resuming an
-interrupted run), then evaluated on the mini world's test split with `dra.evaluate` (n samples per prompt,
-graded by the real grader, each sample's strategy parsed). One results file per (arm, seed) under
-data/mini_training/<profile>/ holds the evaluation summary, the strategy metrics and the training curve, with
-provenance; it is keyed by the configuration that made it, so a changed recipe or setting is recomputed, not
-reused. The base policy is evaluated the same way as the step-0 reference.
+Each (arm, seed) is trained with `dra.train` from the recipe mapping of the profile (`dra.recipes.recipe`,
+the same table the YAML files are written from), resuming an interrupted run, then evaluated on a split of
+the mini world with `dra.evaluate` (one ordering per factor pair, n samples per prompt, graded by the real
+grader, each sample's strategy parsed). The base policy is evaluated the same way as the step-0 reference.
+
+Every artefact is identified by the configuration that made it (issue: nothing stale may be reused):
+
+- a training run lives in ``runs/<profile>/<arm>/seed<seed>-<train_key>/``, where the key hashes the full
+  recipe (with the seed and any override), the base policy's key and `EXPERIMENT_FORMAT`; a run counts as
+  finished only when its ``training_done.json`` names that key;
+- its evaluation file is named by the run's key and the split, and `dra.evaluate` refuses to mix settings;
+- the results file ``data/mini_training/<profile>/[<split>/]<name>.json`` holds the key of everything above
+  and is recomputed when any of it changes.
+
+The primary comparisons, their statistics and the power rule are pre-registered in
+experiments/mini_world_v2.md; `paired_test` and `holm` implement that analysis.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,19 +30,30 @@ import pandas as pd
 from scipy import stats
 
 from dra import evaluate, metrics, mini, recipes
-from dra.config import PROJECT_ROOT, results_dir, runs_dir
+from dra.config import results_dir, runs_dir
 from dra.io import config_key, provenance, write_json
 from dra.rewards import THINK_CLOSE
 
-ARMS: tuple[str, ...] = tuple(recipes.ARMS)
-ARM_LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dra_grpo": "DRA-GRPO", "dra_dr_grpo": "DRA-Dr. GRPO"}
-CURVE_KEYS = ("raw_reward", "raw_rewards/cosine_reward", "raw_rewards/format_reward", "reward", "mini/accuracy",
-              "completions/mean_length", "mini/strategy_entropy", "mini/dominant_share", "dra/weight_mean", "dra/weight_std",
-              "dra/group_similarity", "dra/embed_seconds", "step_time", "kl")
+EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
+PRIMARY_ARMS: tuple[str, ...] = tuple(recipes.ARMS)
+ARM_LABELS = {"base": "base", "grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dra_grpo": "DRA-GRPO",
+              "dra_dr_grpo": "DRA-Dr. GRPO", "dra_dr_grpo_meannorm": "DRA-Dr. GRPO, mean-normalised",
+              "dr_grpo_scale": "Dr. GRPO x group-mean weight", "dra_grpo_shuffled": "DRA-GRPO, shuffled weights",
+              "grpo_entropy": "GRPO + entropy bonus", "dra_grpo_oracle": "DRA-GRPO, oracle partition",
+              "grpo_paper_reward": "GRPO, paper reward", "dra_grpo_paper_reward": "DRA-GRPO, paper reward"}
+# The pre-registered primary comparisons: (arm, baseline).
+PRIMARY_COMPARISONS: tuple[tuple[str, str], ...] = (("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"))
+CURVE_KEYS = ("raw_reward", "reward", "mini/accuracy", "mini/home_share", "completions/mean_length",
+              "mini/strategy_entropy", "mini/dominant_share", "dra/weight_mean", "dra/weight_std",
+              "dra/group_similarity", "dra/embed_seconds", "groups/zero_variance_share",
+              "groups/zero_variance_abs_advantage", "groups/abs_advantage", "step_time", "kl", "entropy")
+PASS_AT_K = tuple(range(1, 17))
 
 EXPERIMENT_PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"seeds": [0], "eval_prompts": 6},
-    "mini": {"seeds": [0, 1, 2], "eval_prompts": 600},
+    # 500 test prompts from distinct factor pairs x 16 samples (pass@k up to 16); seeds per the
+    # pre-registered power rule (8 to start, up to 20 for the primary comparisons).
+    "mini": {"seeds": list(range(8)), "eval_prompts": 500},
 }
 
 
@@ -39,8 +61,9 @@ def _annotate(text: str) -> dict[str, Any]:
     return {"strategy": mini.parse_strategy(text), "format": text.count(THINK_CLOSE) == 1}
 
 
-def results_file(profile: str, name: str) -> Path:
-    return results_dir() / "mini_training" / profile / f"{name}.json"
+def results_file(profile: str, name: str, split: str = "test") -> Path:
+    folder = results_dir() / "mini_training" / profile
+    return (folder if split == "test" else folder / split) / f"{name}.json"
 
 
 def _cached(path: Path, key: str) -> dict[str, Any] | None:
@@ -52,32 +75,40 @@ def _cached(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def evaluation_summary(eval_path: Path) -> dict[str, Any]:
-    """pass@1 (with CI), pass@k and the mini-world metrics of one evaluation file."""
+    """pass@1 (with CI), pass@k for k = 1..16 and the mini-world metrics of one evaluation file, including
+    accuracy per home type (problems grouped by their home strategy) and the share of samples that took
+    their problem's home strategy."""
+    saved = json.loads(Path(eval_path).read_text())["problems"]
+    problems = [mini.Problem(*map(int, pid.split("x"))) for pid in saved]
     correct = evaluate.load_outcomes(eval_path)
     labels = evaluate.load_outcomes(eval_path, "label")
     strategies = [[label["strategy"] for label in row] for row in labels]
     flat = [s for row in strategies for s in row]
     dominant, share = metrics.dominant_strategy(flat)
+    homes = np.array([p.home_strategy for p in problems])
+    took_home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
     return {
-        **evaluate.summarize(correct),
+        **evaluate.summarize(correct, ks=PASS_AT_K),
         "strategy_entropy": metrics.strategy_entropy(flat),
         "dominant_strategy": dominant,
         "dominant_share": share,
         "strategy_shares": metrics.strategy_shares(flat, include_unknown=True),
         "distinct_correct_strategies": float(metrics.distinct_correct_strategies(strategies, correct).mean()),
+        "home_share": float(took_home.mean()),
+        "accuracy_at_home": float(correct[took_home].mean()) if took_home.any() else float("nan"),
+        "accuracy_off_home": float(correct[~took_home].mean()) if (~took_home).any() else float("nan"),
+        "accuracy_by_home_type": {name: float(correct[homes == name].mean()) for name in mini.STRATEGIES
+                                  if (homes == name).any()},
         "format_rate": float(np.mean([label["format"] for row in labels for label in row])),
         "mean_length_chars": float(evaluate.load_outcomes(eval_path, "length").mean()),
     }
 
 
-def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int) -> dict[str, Any]:
-    items = evaluate.mini_items(profile, limit=eval_prompts)
-    settings = evaluate.PROFILE_SETTINGS[profile]
-    path = runs_dir() / "evals" / profile / f"{label}.json"
-    if path.exists() and json.loads(path.read_text())["identity"]["model"] != str(model_dir):
-        path.unlink()  # the model was retrained: its old evaluation is stale
-    evaluate.evaluate(str(model_dir), items, benchmark="mini", profile=profile, settings=settings,
-                      path=path, annotate=_annotate)
+def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int, split: str) -> dict[str, Any]:
+    items = evaluate.mini_items(profile, limit=eval_prompts, split=split)
+    path = runs_dir() / "evals" / profile / f"{label}_{split}.json"
+    evaluate.evaluate(str(model_dir), items, benchmark=f"mini_{split}", profile=profile,
+                      settings=evaluate.PROFILE_SETTINGS[profile], path=path, annotate=_annotate)
     return evaluation_summary(path)
 
 
@@ -86,65 +117,126 @@ def training_curve(run_dir: Path) -> list[dict[str, Any]]:
     return [{"step": line["step"], **{k: line[k] for k in CURVE_KEYS if k in line}} for line in lines if "loss" in line]
 
 
-def run_arm(profile: str, arm: str, seed: int, eval_prompts: int) -> dict[str, Any]:
-    """Train (or resume, or reuse) one arm at one seed, evaluate it, and write its results file."""
-    from dra import train
+def arm_recipe(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full recipe mapping of one run: the profile's recipe of `arm`, the seed, then `overrides`."""
+    mapping = {**recipes.recipe(profile, arm), "seed": seed, **(overrides or {})}
+    mapping.pop("output_dir")
+    return mapping
 
-    recipe_path = PROJECT_ROOT / "recipes" / profile / f"{arm}.yaml"
+
+def train_key(profile: str, mapping: dict[str, Any]) -> str:
     from dra.policy import policy_config
 
-    key = config_key({"recipe": recipes.recipe(profile, arm), "seed": seed, "eval_prompts": eval_prompts,
-                      "eval": evaluate.PROFILE_SETTINGS[profile].__dict__, "base_policy": policy_config(profile).key()})
-    out = results_file(profile, f"{arm}_seed{seed}")
+    return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping, "base_policy": policy_config(profile).key()})
+
+
+def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> Path:
+    """Train one (arm, seed[, overrides]) run, or resume it, or return it when finished by the same config."""
+    from dra import train
+    from dra.io import write_json as _write
+
+    mapping = arm_recipe(profile, arm, seed, overrides)
+    key = train_key(profile, mapping)
+    run_dir = runs_dir() / profile / arm / f"seed{seed}-{key}"
+    done = run_dir / "training_done.json"
+    if done.exists() and json.loads(done.read_text()).get("key") == key:
+        return run_dir
+    recipe_args, dra_args, training_args = train.configs_from_mapping({**mapping, "output_dir": str(run_dir)})
+    train.train(recipe_args, dra_args, training_args)
+    _write(done, {"key": key, "recipe": mapping})
+    return run_dir
+
+
+def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "test",
+            overrides: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+    """Train (or resume, or reuse) one arm at one seed, evaluate it on `split`, and write its results file."""
+    from dra.policy import policy_config
+
+    mapping = arm_recipe(profile, arm, seed, overrides)
+    tkey = train_key(profile, mapping)
+    key = result_key(tkey, split, eval_prompts, profile)
+    name = name or f"{arm}_seed{seed}"
+    out = results_file(profile, name, split)
     if (saved := _cached(out, key)) is not None:
         return saved
-    run_dir = runs_dir() / profile / arm / f"seed{seed}"
-    recipe_args, dra_args, training_args = train.parse(
-        ["--config", str(recipe_path), "--seed", str(seed), "--output_dir", str(run_dir)])[:3]
-    if not (run_dir / "model.safetensors").exists():
-        train.train(recipe_args, dra_args, training_args)
+    run_dir = train_run(profile, arm, seed, overrides)
     result = {
-        "key": key, "arm": arm, "seed": seed,
-        "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}", profile, eval_prompts),
+        "key": key, "arm": arm, "seed": seed, "split": split, "overrides": overrides or {},
+        "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}_{tkey}", profile, eval_prompts, split),
         "curve": training_curve(run_dir),
-        **provenance(profile, seed, recipe=str(recipe_path.relative_to(PROJECT_ROOT))),
+        **provenance(profile, seed, recipe=mapping, train_key=tkey, base_policy=policy_config(profile).key()),
     }
     write_json(out, result)
     return result
 
 
-def run_base(profile: str, eval_prompts: int) -> dict[str, Any]:
+def run_base(profile: str, eval_prompts: int, split: str = "test") -> dict[str, Any]:
     """Evaluate the SFT base policy (the step-0 reference of every arm)."""
     from dra import policy
 
-    model_dir = policy.base_policy(profile)
-    key = config_key({"base_policy": policy.policy_config(profile).key(), "eval_prompts": eval_prompts,
-                      "eval": evaluate.PROFILE_SETTINGS[profile].__dict__})
-    out = results_file(profile, "base")
+    config = policy.policy_config(profile)
+    key = result_key(f"base-{config.key()}", split, eval_prompts, profile)
+    out = results_file(profile, "base", split)
     if (saved := _cached(out, key)) is not None:
         return saved
-    result = {"key": key, "arm": "base", "seed": None,
-              "evaluation": _evaluate_model(model_dir, "base", profile, eval_prompts), **provenance(profile)}
+    model_dir = policy.base_policy(config=config)
+    result = {"key": key, "arm": "base", "seed": None, "split": split,
+              "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split),
+              **provenance(profile, base_policy=config.key())}
     write_json(out, result)
     return result
 
 
-def run_experiment(profile: str, arms: Sequence[str] = ARMS, seeds: Sequence[int] | None = None,
+def run_experiment(profile: str, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
                    base: bool = True) -> list[dict[str, Any]]:
     """The base evaluation and every (arm, seed), each read back from its results file when it is current."""
     settings = EXPERIMENT_PROFILES[profile]
     seeds = settings["seeds"] if seeds is None else seeds
     results = [run_base(profile, settings["eval_prompts"])] if base else []
-    results += [run_arm(profile, arm, seed, settings["eval_prompts"]) for arm in arms for seed in seeds]
+    results += [run_arm(profile, arm, seed, settings["eval_prompts"]) for seed in seeds for arm in arms]
     return results
 
 
-def load_results(profile: str) -> list[dict[str, Any]]:
-    folder = results_dir() / "mini_training" / profile
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+def collect(profile: str, arms: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+            train_missing: bool = True) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+    """(results, missing): the base evaluation and every (arm, seed) on the test split. With `train_missing`
+    each missing or stale run is trained and evaluated; without it only current results files are read, and
+    the (arm, seed) pairs without one are returned as `missing` (so a notebook can show a partial grid
+    without starting hours of training)."""
+    settings = EXPERIMENT_PROFILES[profile]
+    arms = recipes.arms(profile) if arms is None else arms
+    seeds = settings["seeds"] if seeds is None else seeds
+    if train_missing:
+        return run_experiment(profile, arms, seeds), []
+    from dra.policy import policy_config
+
+    def current_key(r: dict[str, Any]) -> str:
+        made_by = (f"base-{policy_config(profile).key()}" if r["arm"] == "base"
+                   else train_key(profile, arm_recipe(profile, r["arm"], r["seed"])))
+        return result_key(made_by, "test", settings["eval_prompts"], profile)
+
+    current = {(r["arm"], r["seed"]): r for r in load_results(profile)
+               if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
+    missing = [(arm, seed) for arm in arms for seed in seeds if (arm, seed) not in current]
+    return list(current.values()), missing
 
 
-METRICS = ("pass@1", "pass@8", "strategy_entropy", "dominant_share", "distinct_correct_strategies", "format_rate")
+def result_key(made_by: str, split: str, eval_prompts: int, profile: str) -> str:
+    """The identity of a results file: what made the model (a run's training key, or the base policy's) and
+    everything about its evaluation."""
+    return config_key({"format": EXPERIMENT_FORMAT, "model": made_by, "split": split, "eval_prompts": eval_prompts,
+                       "eval": evaluate.PROFILE_SETTINGS[profile].__dict__})
+
+
+def load_results(profile: str, split: str = "test") -> list[dict[str, Any]]:
+    """Every results file of `profile` on `split` made by the current experiment format."""
+    folder = results_file(profile, "x", split).parent
+    found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return [r for r in found if r.get("split", "test") == split and "evaluation" in r]
+
+
+METRICS = ("pass@1", "pass@16", "home_share", "strategy_entropy", "dominant_share", "distinct_correct_strategies",
+           "format_rate")
 
 
 def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRICS) -> pd.DataFrame:
@@ -163,8 +255,8 @@ def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRI
             row[f"{m} ±"] = (stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
                              if len(values) > 1 else float("nan"))
         rows.append(row)
-    order = ["base"] + [ARM_LABELS[a] for a in ARMS]
-    return pd.DataFrame(rows).set_index("arm").reindex([a for a in order if a in {r["arm"] for r in rows}])
+    present = {r["arm"] for r in rows}
+    return pd.DataFrame(rows).set_index("arm").reindex([label for label in ARM_LABELS.values() if label in present])
 
 
 def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[str, float]:
@@ -181,6 +273,49 @@ def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str
             "seeds": len(diffs)}
 
 
+def paired_test(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str = "pass@1") -> dict[str, float]:
+    """The pre-registered paired test: a two-sided paired t-test over seeds (scipy.stats.ttest_rel) of `arm`
+    against `baseline` on `metric`, with the mean difference, its 95% t-interval and the SD of the differences."""
+    difference = paired_difference(results, arm, baseline, metric)
+    by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results
+          if r["arm"] in (arm, baseline) and metric in r["evaluation"]}
+    seeds = sorted({s for (a, s) in by if a == arm} & {s for (a, s) in by if a == baseline})
+    if len(seeds) < 2:
+        return {**difference, "p_value": float("nan"), "sd": float("nan")}
+    a = np.array([by[(arm, s)] for s in seeds])
+    b = np.array([by[(baseline, s)] for s in seeds])
+    return {**difference, "p_value": float(stats.ttest_rel(a, b).pvalue), "sd": float(np.std(a - b, ddof=1))}
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down; monotone; capped at 1), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1 or np.isnan(p).any() or ((p < 0) | (p > 1)).any():
+        raise ValueError(f"p_values must be a 1-D list of numbers in [0, 1], got {list(p_values)}.")
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out.tolist()
+
+
+def seeds_for_power(sd: float, effect: float = 0.02, alpha: float = 0.025, power: float = 0.8,
+                    max_seeds: int = 200) -> int:
+    """Seeds a two-sided paired t-test at level `alpha` needs to detect a mean difference `effect` with
+    `power`, given the SD of the paired differences (noncentral t, scipy.stats.nct). The pre-registered
+    alpha is 0.05 / 2 (two primary comparisons, Bonferroni as the conservative bound of Holm)."""
+    if not (sd > 0 and effect > 0 and 0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"need sd > 0, effect > 0, alpha and power in (0, 1); got {sd}, {effect}, {alpha}, {power}.")
+    for n in range(2, max_seeds + 1):
+        df = n - 1
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        noncentrality = effect / sd * math.sqrt(n)
+        achieved = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
+        if achieved >= power:
+            return n
+    return max_seeds
+
+
 def verdict(difference: dict[str, float]) -> str:
     """How to read a paired difference: its 95% interval above 0, below 0, around 0, or not computable."""
     if difference["seeds"] < 2 or np.isnan(difference["low"]):
@@ -190,6 +325,58 @@ def verdict(difference: dict[str, float]) -> str:
     if difference["high"] < 0:
         return "lower"
     return "no clear difference"
+
+
+# (claim, arm, baseline, metric) as pre-registered in docs/preregistration_mini_v2.md.
+CLAIMS: tuple[tuple[str, str, str, str], ...] = (
+    ("DRA keeps diversity", "dra_grpo", "grpo", "strategy_entropy"),
+    ("DRA keeps diversity", "dra_dr_grpo", "dr_grpo", "strategy_entropy"),
+    ("DRA raises pass@1", "dra_grpo", "grpo", "pass@1"),
+    ("DRA raises pass@1", "dra_dr_grpo", "dr_grpo", "pass@1"),
+    ("DRA raises pass@k", "dra_grpo", "grpo", "pass@16"),
+    ("DRA raises pass@k", "dra_dr_grpo", "dr_grpo", "pass@16"),
+    ("more than a step-size change", "dra_dr_grpo", "dr_grpo_scale", "pass@1"),
+    ("more than a step-size change", "dra_dr_grpo_meannorm", "dr_grpo", "pass@1"),
+    ("the gain comes from redundancy", "dra_grpo", "dra_grpo_shuffled", "pass@1"),
+)
+
+
+def claims_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per pre-registered (claim, comparison): paired mean difference, 95% t-interval, seeds, the
+    paired t-test's p-value (Holm-adjusted over the two primary pass@1 comparisons) and the verdict by the
+    pre-registered rule ("yes" / "no" / "not shown" / "too few seeds")."""
+    rows = []
+    for claim, arm, baseline, metric in CLAIMS:
+        test = paired_test(results, arm, baseline, metric)
+        rows.append({"claim": claim, "comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "metric": metric,
+                     **test})
+    table = pd.DataFrame(rows)
+    primary = (table.claim == "DRA raises pass@1") & table.p_value.notna()
+    table["p_holm"] = np.nan
+    if primary.any():
+        table.loc[primary, "p_holm"] = holm(table.loc[primary, "p_value"].tolist())
+
+    def rule(row) -> str:
+        if row["seeds"] < 2 or np.isnan(row["low"]):
+            return "too few seeds"
+        if row["claim"] == "DRA raises pass@1":
+            return "yes" if row["p_holm"] < 0.05 and row["mean"] > 0 else ("no" if row["high"] < 0 else "not shown")
+        return {"higher": "yes", "lower": "no"}.get(verdict(row), "not shown")
+
+    table["verdict"] = table.apply(rule, axis=1)
+    return table
+
+
+def pass_at_k_curve(results: Sequence[dict[str, Any]], arm: str, baseline: str, ks: Sequence[int] = PASS_AT_K) -> pd.DataFrame:
+    """Paired difference (arm - baseline) of pass@k for each k, with 95% t-intervals over seeds."""
+    return pd.DataFrame([{"k": k, **paired_difference(results, arm, baseline, f"pass@{k}")} for k in ks]).set_index("k")
+
+
+def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Arm x home type: test accuracy on the problems whose home strategy is that type, mean over seeds."""
+    rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), **r["evaluation"].get("accuracy_by_home_type", {})} for r in results]
+    frame = pd.DataFrame(rows)
+    return frame.groupby("arm", sort=False).mean() if len(frame) else frame
 
 
 def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),
@@ -208,12 +395,9 @@ def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = 
     configs = [("grpo", None)] + [("dra_grpo", e) for e in embedders]
     for arm, embedder in configs:
         with tempfile.TemporaryDirectory() as scratch:
-            argv = ["--config", str(PROJECT_ROOT / "recipes" / profile / f"{arm}.yaml"), "--output_dir", scratch,
-                    "--max_steps", str(steps), "--seed", str(seed), "--save_strategy", "no"]
-            if embedder:
-                argv += ["--dra_embedder", embedder]
-            recipe_args, dra_args, training_args = train.parse(argv)[:3]
-            train.train(recipe_args, dra_args, training_args)
+            overrides = {"max_steps": steps, "save_strategy": "no", "output_dir": scratch,
+                         **({"dra_embedder": embedder} if embedder else {})}
+            train.train(*train.configs_from_mapping({**arm_recipe(profile, arm, seed), **overrides}))
             curve = training_curve(Path(scratch))
         timed = curve[1:] if len(curve) > 1 else curve
         rows.append({
@@ -238,20 +422,55 @@ def curves_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "seed", "step", "metric", "value"])
 
 
+def override_tag(overrides: dict[str, Any]) -> str:
+    """A file-name-safe tag of overrides, e.g. {'learning_rate': 3e-05} -> 'learning_rate=3e-05'."""
+    return "_".join(f"{k}={v}" for k, v in sorted(overrides.items())).replace("/", "-")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """python -m dra.experiment --profile mini [--arms grpo dra_grpo] [--seeds 0 1]: fill the results cache
-    (e.g. from two single-threaded processes at once, each with its own arms or seeds)."""
+    """Fill the results cache of the mini-world experiment, e.g. from two single-threaded processes at once,
+    each with its own arms or seeds. Every run is keyed by its configuration and resumes when interrupted.
+
+        python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
+        python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES))
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    import yaml
+
+    parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
+                        help="smoke or mini (default: mini)")
+    parser.add_argument("--arms", nargs="+", default=list(PRIMARY_ARMS), metavar="ARM",
+                        help=f"arms to run (default: the paper's four); any of {', '.join(recipes.arms('mini'))}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="training seeds (default: the profile's, mini: 0-7)")
+    parser.add_argument("--split", default="test", choices=["validation", "test"],
+                        help="evaluation split (default: test; tune on validation only)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides (YAML values), e.g. learning_rate=1e-5 max_steps=200")
     parser.add_argument("--skip-base", action="store_true", help="leave the base policy's evaluation to another process")
     args = parser.parse_args(argv)
-    for result in run_experiment(args.profile, args.arms, args.seeds, base=not args.skip_base):
-        print(result["arm"], result["seed"], {k: round(v, 3) for k, v in result["evaluation"].items()
-                                               if k in ("pass@1", "strategy_entropy", "distinct_correct_strategies")})
+    unknown = [arm for arm in args.arms if arm not in recipes.arms(args.profile)]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(recipes.arms(args.profile))}.")
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}.")
+        overrides[key] = yaml.safe_load(value)
+    settings = EXPERIMENT_PROFILES[args.profile]
+    seeds = settings["seeds"] if args.seeds is None else args.seeds
+    if not args.skip_base:
+        run_base(args.profile, settings["eval_prompts"], args.split)
+    for seed in seeds:
+        for arm in args.arms:
+            name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
+            result = run_arm(args.profile, arm, seed, settings["eval_prompts"], args.split, overrides, name)
+            print(arm, seed, args.split, overrides, {k: round(v, 3) for k, v in result["evaluation"].items()
+                                                    if k in ("pass@1", "pass@16", "home_share", "strategy_entropy")},
+                  flush=True)
 
 
 if __name__ == "__main__":

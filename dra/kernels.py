@@ -346,3 +346,32 @@ def group_advantages(rewards, group_size: int, scale: Literal["group", "batch", 
     elif scale == "batch":
         adv = adv / (r.std() + TRL_STD_EPS)
     return _back(adv, to_numpy)
+
+
+WEIGHTINGS: tuple[str, ...] = ("raw", "mean_normalized", "group_mean", "shuffled")
+
+
+def reweight(weights, group_size: int, mode: str = "raw", generator: torch.Generator | None = None):
+    """Transform DRA weights per group, for the controls that say *why* DRA changes training.
+
+    - ``raw``: the paper's weights, unchanged.
+    - ``mean_normalized``: w_i / mean_group(w), so the group's mean weight is 1. Under Dr. GRPO (no std
+      division) raw DRA also multiplies every advantage by the group's mean weight, a step-size change; this
+      keeps only the within-group redistribution.
+    - ``group_mean``: every completion gets its group's mean weight (the scale control): the step-size change
+      alone, with no within-group signal. Under std-normalised GRPO it changes nothing but TRL's 1e-4.
+    - ``shuffled``: the weights permuted at random within each group (`generator` seeds the permutation):
+      the same weight distribution, detached from which completion is redundant.
+    """
+    _check_choice(mode, WEIGHTINGS, "mode")
+    w, to_numpy = _as_rewards(weights)
+    b = _check_group_size(w.shape[0], group_size, "weights")
+    grouped = w.view(b, group_size)
+    if mode == "mean_normalized":
+        grouped = grouped / grouped.mean(dim=1, keepdim=True)
+    elif mode == "group_mean":
+        grouped = grouped.mean(dim=1, keepdim=True).expand(b, group_size)
+    elif mode == "shuffled":
+        order = torch.argsort(torch.rand(b, group_size, generator=generator), dim=1).to(grouped.device)
+        grouped = torch.gather(grouped, 1, order)
+    return _back(grouped.reshape(-1).clone(), to_numpy)

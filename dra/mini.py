@@ -23,10 +23,22 @@ of the paper's system prompt (`PAPER_SYSTEM_PROMPT`, verbatim from the authors' 
 would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
 about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
+Why diversity can pay here (world version 2). Each problem has a *home* strategy, read from the ones digit of
+its first factor (`Problem.home_strategy`; a 1 or 2 makes splitting the first factor easy, an 8 or 9 makes
+rounding up easy, and so on: `HOME_BY_ONES_DIGIT`). The supervised demonstrations (`sft_records`) are always
+correct at home and, off home, carry a one-digit slip in one partial product with probability
+`off_home_error` (the slip propagates, so the final answer is wrong). Strategies are drawn independently of the
+problem (the base policy's deliberate 64/16/12/8 imbalance), so the base policy knows every strategy but not
+which one fits which problem. Collapsing onto the dominant strategy then caps accuracy near the base policy's,
+while learning which strategy fits which type is what raises it: the rare strategies own most problems, and
+accuracy per home type is the mechanistic readout.
+
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
-There are 81 x 81 = 6,561 ordered prompts over 3,321 unordered pairs; the default test split holds at least
-3,000 prompts.
+There are 81 x 81 = 6,561 ordered prompts over 3,321 unordered pairs. Test (at least 3,000 prompts) and
+validation come first; the remaining pairs are divided between supervised fine-tuning (``sft``) and RL
+(``rl``), so RL prompts were never seen in SFT. `distinct_pairs` picks one ordering per pair for evaluation,
+so evaluation prompts are independent.
 """
 
 from __future__ import annotations
@@ -37,6 +49,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 STRATEGIES: tuple[str, ...] = ("split_first", "split_second", "round_up", "grid")
+SPLITS: tuple[str, ...] = ("sft", "rl", "validation", "test")
+# The strategy that is reliable on a problem, by the ones digit of its first factor (world version 2).
+HOME_BY_ONES_DIGIT: dict[int, str] = {1: "split_first", 2: "split_first", 3: "split_second", 4: "split_second",
+                                      5: "grid", 6: "grid", 7: "grid", 8: "round_up", 9: "round_up"}
 
 PAPER_SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -84,19 +100,25 @@ class Problem:
     def question(self) -> str:
         return f"What is {self.a} * {self.b}?"
 
+    @property
+    def home_strategy(self) -> str:
+        """The strategy whose demonstrations are reliable on this problem (see the module docstring)."""
+        return HOME_BY_ONES_DIGIT[self.a % 10]
+
 
 @dataclass(frozen=True)
 class MiniSplits:
-    """Disjoint train / validation / test problems (see `make_splits`)."""
+    """Disjoint SFT / RL / validation / test problems (see `make_splits`)."""
 
-    train: tuple[Problem, ...]
+    sft: tuple[Problem, ...]
+    rl: tuple[Problem, ...]
     validation: tuple[Problem, ...]
     test: tuple[Problem, ...]
     seed: int
 
     def __getitem__(self, name: str) -> tuple[Problem, ...]:
-        if name not in ("train", "validation", "test"):
-            raise ValueError(f"unknown split {name!r}; choose train, validation or test.")
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}.")
         return getattr(self, name)
 
 
@@ -107,13 +129,14 @@ def factors(low: int = FACTOR_MIN, high: int = FACTOR_MAX) -> list[int]:
     return [n for n in range(low, high + 1) if n % 10]
 
 
-def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 300) -> MiniSplits:
-    """Seeded train / validation / test split of every ordered problem, disjoint by unordered factor pair.
+def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 600, rl_fraction: float = 0.5) -> MiniSplits:
+    """Seeded SFT / RL / validation / test split of every ordered problem, disjoint by unordered factor pair.
 
     Unordered pairs are shuffled with `seed`; the first ones go to test until it holds at least `n_test`
-    prompts, the next to validation until it holds at least `n_validation`, the rest to train. Each split's
-    problems are listed in the shuffled pair order (both orders of a pair next to each other). Raises
-    ValueError when the requested sizes leave fewer than a quarter of the prompts for training.
+    prompts, the next to validation until it holds at least `n_validation`; of the remaining pairs, the first
+    `rl_fraction` go to RL and the rest to SFT. Each split lists its problems in the shuffled pair order (both
+    orders of a pair next to each other). Raises ValueError when the requested sizes leave fewer than a quarter
+    of the prompts for SFT and RL together, or when `rl_fraction` is outside [0, 1).
     """
     numbers = factors()
     pairs = [(x, y) for i, x in enumerate(numbers) for y in numbers[i:]]
@@ -123,47 +146,103 @@ def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 300) -> M
             f"n_test={n_test} and n_validation={n_validation} must be positive and leave at least a quarter of the "
             f"{total} prompts for training."
         )
+    if not 0 <= rl_fraction < 1:
+        raise ValueError(f"rl_fraction must lie in [0, 1), got {rl_fraction}.")
     random.Random(seed).shuffle(pairs)
-    buckets: dict[str, list[Problem]] = {"test": [], "validation": [], "train": []}
+    held_out: dict[str, list[Problem]] = {"test": [], "validation": []}
+    rest: list[tuple[int, int]] = []
     for x, y in pairs:
-        if len(buckets["test"]) < n_test:
-            name = "test"
-        elif len(buckets["validation"]) < n_validation:
-            name = "validation"
+        name = "test" if len(held_out["test"]) < n_test else "validation" if len(held_out["validation"]) < n_validation else None
+        if name is None:
+            rest.append((x, y))
         else:
-            name = "train"
-        buckets[name].extend([Problem(x, y)] if x == y else [Problem(x, y), Problem(y, x)])
-    return MiniSplits(**{k: tuple(v) for k, v in buckets.items()}, seed=seed)
+            held_out[name].extend(_orderings(x, y))
+    n_rl = round(rl_fraction * len(rest))
+    rl = [p for x, y in rest[:n_rl] for p in _orderings(x, y)]
+    sft = [p for x, y in rest[n_rl:] for p in _orderings(x, y)]
+    return MiniSplits(sft=tuple(sft), rl=tuple(rl), validation=tuple(held_out["validation"]),
+                      test=tuple(held_out["test"]), seed=seed)
 
 
-def solution_steps(problem: Problem, strategy: str) -> list[str]:
-    """The reasoning lines of `strategy` for `problem` (its header line first), all arithmetic exact."""
+def _orderings(x: int, y: int) -> list[Problem]:
+    return [Problem(x, y)] if x == y else [Problem(x, y), Problem(y, x)]
+
+
+def distinct_pairs(problems: Sequence[Problem], seed: int = 0) -> list[Problem]:
+    """One ordering of each unordered factor pair in `problems` (chosen with `seed`), in first-seen order.
+
+    Evaluation prompts from distinct pairs are independent draws, so a per-prompt interval needs no clustering.
+    """
+    rng = random.Random(seed)
+    by_pair: dict[tuple[int, int], list[Problem]] = {}
+    for problem in problems:
+        by_pair.setdefault(problem.pair, []).append(problem)
+    return [rng.choice(options) for options in by_pair.values()]
+
+
+def solution_steps(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> list[str]:
+    """The reasoning lines of `strategy` for `problem` (its header line first).
+
+    Without `slip` all arithmetic is exact. A `slip` ``(part, digit_position, new_digit)`` replaces one digit of
+    one partial product (the kind of error the base policy's off-home demonstrations contain); the lines after
+    it use the wrong product consistently, so the final line, and the answer, are wrong. See `random_slip`.
+    """
     a, b = problem.a, problem.b
     a_tens, a_ones, b_tens, b_ones = a - a % 10, a % 10, b - b % 10, b % 10
     a_round = a_tens + 10
     header = _HEADERS[_check_strategy(strategy)].format(
         a=a, b=b, a_tens=a_tens, a_ones=a_ones, b_tens=b_tens, b_ones=b_ones, a_round=a_round
     )
-    if strategy == "split_first":
-        parts = [(a_tens, b), (a_ones, b)]
-    elif strategy == "split_second":
-        parts = [(a, b_tens), (a, b_ones)]
-    elif strategy == "round_up":
-        parts = [(a_round, b), (a_round - a, b)]
-    else:  # grid
-        parts = [(a_tens, b_tens), (a_tens, b_ones), (a_ones, b_tens), (a_ones, b_ones)]
+    parts = _parts(problem, strategy)
+    products = [x * y for x, y in parts]
+    if slip is not None:
+        part, position, digit = slip
+        text = list(str(products[part]))
+        text[position] = str(digit)
+        products[part] = int("".join(text))
     # Equations carry no spaces: every token counts when the policy is trained and sampled on a CPU.
-    lines = [header] + [f"{x}*{y}={x * y}" for x, y in parts]
-    products = [str(x * y) for x, y in parts]
-    operator = "-" if strategy == "round_up" else "+"
-    lines.append(f"{operator.join(products)}={a * b}")
+    lines = [header] + [f"{x}*{y}={p}" for (x, y), p in zip(parts, products)]
+    if strategy == "round_up":
+        lines.append(f"{products[0]}-{products[1]}={products[0] - products[1]}")
+    else:
+        lines.append(f"{'+'.join(map(str, products))}={sum(products)}")
     return lines
 
 
-def completion(problem: Problem, strategy: str) -> str:
-    """A correct completion of `problem` by `strategy`, in the paper's think/answer format."""
-    steps = "\n".join(solution_steps(problem, strategy))
-    return f"<think>\n{steps}\n</think>\n<answer> \\boxed{{{problem.answer}}} </answer>"
+def _parts(problem: Problem, strategy: str) -> list[tuple[int, int]]:
+    a, b = problem.a, problem.b
+    a_tens, a_ones, b_tens, b_ones = a - a % 10, a % 10, b - b % 10, b % 10
+    a_round = a_tens + 10
+    return {
+        "split_first": [(a_tens, b), (a_ones, b)],
+        "split_second": [(a, b_tens), (a, b_ones)],
+        "round_up": [(a_round, b), (a_round - a, b)],
+        "grid": [(a_tens, b_tens), (a_tens, b_ones), (a_ones, b_tens), (a_ones, b_ones)],
+    }[strategy]
+
+
+def random_slip(problem: Problem, strategy: str, rng: random.Random) -> tuple[int, int, int]:
+    """A one-digit slip for `solution_steps`: a uniformly chosen partial product, digit and different digit
+    (never a leading zero), so the slipped product, and hence the final answer, differ from the exact ones."""
+    parts = _parts(problem, _check_strategy(strategy))
+    part = rng.randrange(len(parts))
+    text = str(parts[part][0] * parts[part][1])
+    position = rng.randrange(len(text))
+    choices = [d for d in range(10) if str(d) != text[position] and not (position == 0 and d == 0 and len(text) > 1)]
+    return part, position, rng.choice(choices)
+
+
+def final_line_answer(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> int:
+    """The number the steps of `solution_steps(problem, strategy, slip)` end with."""
+    return int(solution_steps(problem, strategy, slip)[-1].rsplit("=", 1)[1])
+
+
+def completion(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> str:
+    """A completion of `problem` by `strategy` in the paper's think/answer format: correct without `slip`, and
+    with it wrong in one partial product and in the answer (the box holds what the steps reach)."""
+    steps = solution_steps(problem, strategy, slip)
+    answer = steps[-1].rsplit("=", 1)[1]
+    return "<think>\n" + "\n".join(steps) + f"\n</think>\n<answer> \\boxed{{{answer}}} </answer>"
 
 
 def prompt_messages(problem: Problem, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
@@ -203,35 +282,83 @@ def sft_records(
     weights: Mapping[str, float],
     seed: int = 0,
     system_prompt: str = SYSTEM_PROMPT,
+    off_home_error: float = 0.0,
+    balanced_fraction: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """`n_examples` conversational prompt-completion records for TRL's SFTTrainer.
+    """`n_examples` conversational prompt-completion records for TRL's SFTTrainer, in training order.
 
-    Problems are drawn uniformly with replacement from `problems`, strategies independently with `weights`
-    (the deliberate imbalance of the base policy). Each record has ``prompt`` (messages), ``completion`` (one
-    assistant message), ``answer`` and ``strategy``.
+    Problems are drawn uniformly with replacement from `problems`. The first `balanced_fraction` of the records
+    draw strategies uniformly (every strategy's skill is learned), the rest with `weights` (the deliberate
+    imbalance of the base policy; train on the records in order to end with it). A record whose strategy is not
+    the problem's home strategy carries a one-digit slip with probability `off_home_error` (`random_slip`).
+    Each record has ``prompt`` (messages), ``completion`` (one assistant message), ``answer`` (the gold
+    answer), ``strategy`` and ``correct``.
     """
     if not problems:
         raise ValueError("sft_records needs at least one problem.")
+    for name, value in (("off_home_error", off_home_error), ("balanced_fraction", balanced_fraction)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
     rng = random.Random(seed)
     chosen = [rng.choice(problems) for _ in range(n_examples)]
-    strategies = sample_strategies(n_examples, weights, rng)
-    return [
-        {
+    n_balanced = round(balanced_fraction * n_examples)
+    strategies = (sample_strategies(n_balanced, {name: 1.0 for name in STRATEGIES}, rng)
+                  + sample_strategies(n_examples - n_balanced, weights, rng))
+    records = []
+    for problem, strategy in zip(chosen, strategies):
+        off_home = strategy != problem.home_strategy
+        slip = random_slip(problem, strategy, rng) if off_home and rng.random() < off_home_error else None
+        records.append({
             "prompt": prompt_messages(problem, system_prompt),
-            "completion": [{"role": "assistant", "content": completion(problem, strategy)}],
+            "completion": [{"role": "assistant", "content": completion(problem, strategy, slip)}],
             "answer": problem.answer,
             "strategy": strategy,
-        }
-        for problem, strategy in zip(chosen, strategies)
-    ]
+            "correct": slip is None,
+        })
+    return records
 
 
 def prompt_records(problems: Sequence[Problem], system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, Any]]:
     """One record per problem with ``prompt`` (messages), ``answer``, ``a`` and ``b``: the shape TRL's
     GRPOTrainer and the study take (extra columns reach the reward functions as keyword arguments)."""
     return [
-        {"prompt": prompt_messages(p, system_prompt), "answer": p.answer, "a": p.a, "b": p.b} for p in problems
+        {"prompt": prompt_messages(p, system_prompt), "answer": p.answer, "a": p.a, "b": p.b,
+         "home_strategy": p.home_strategy} for p in problems
     ]
+
+
+def strict_accuracy_reward(completions: Sequence[Any], answer: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
+    """The mini world's primary reward: 1.0 for a well-formed (exactly one ``"\\n</think>\\n"``) and correct
+    completion, else 0.0. No format bonus and no length term, so a wrong answer is never rewarded and
+    completions of equal correctness get exactly equal rewards (TRL reward-function signature)."""
+    from dra.rewards import THINK_CLOSE, accuracy_reward, completion_text
+
+    correct = accuracy_reward(completions, answer=answer, **kwargs)
+    return [float(c == 1.0 and completion_text(t).count(THINK_CLOSE) == 1) for t, c in zip(completions, correct)]
+
+
+class StrategyEmbedder:
+    """An "oracle" embedder: the one-hot vector of each completion's parsed strategy (unknown: a fifth axis).
+
+    With the graph-cut kernel, 1 + SMI of a completion is then exactly the number of completions in its group
+    that took the same strategy, so DRA's weight is 1 / (size of its strategy mode): what DRA would do with
+    perfect embeddings. Same interface as `dra.embed` embedders (`encode`, `name`, `as_dict`).
+    """
+
+    name = "oracle_strategy"
+    last_stats: dict[str, Any] = {}
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None):
+        import numpy as np
+
+        index = {name: i for i, name in enumerate(STRATEGIES)}
+        out = np.zeros((len(texts), len(STRATEGIES) + 1), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row, index.get(parse_strategy(text), len(STRATEGIES))] = 1.0
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name}
 
 
 def _check_strategy(strategy: str) -> str:

@@ -10,9 +10,11 @@ made by exactly the same configuration exists. Training is three steps:
    datasets and ``apply_chat_template(..., add_generation_prompt=True)`` work as with a Hub model.
 2. A small `Qwen2ForCausalLM` built from a `Qwen2Config` (random initialisation, tied embeddings).
 3. Supervised fine-tuning with TRL's `SFTTrainer` on conversational prompt-completion records from
-   `dra.mini.sft_records` (loss on the completion only), whose strategies are deliberately imbalanced
-   (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in which
-   GRPO can collapse onto the dominant mode.
+   `dra.mini.sft_records` (loss on the completion only), read in order: the first `balanced_fraction` of the
+   examples use every strategy equally often (so each strategy's skill is learned), the rest are deliberately
+   imbalanced (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in
+   which GRPO can collapse onto the dominant mode. Off its home problems a strategy's demonstrations carry a
+   one-digit slip with probability `off_home_error`, so which strategy fits which problem matters.
 
 The result is saved with ``save_pretrained`` (model, generation config and tokenizer in one directory), so
 transformers, TRL and vLLM load it like any Hub model id.
@@ -45,7 +47,7 @@ from dra.io import config_key, write_json
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT_VERSION = 1
+POLICY_FORMAT_VERSION = 2  # 2: world version 2 (home strategies, off-home slips, SFT/RL split)
 SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -58,21 +60,25 @@ SUMMARY_FILE = "training_summary.json"
 class MiniPolicyConfig:
     """Everything that determines a trained base policy; its `key()` names the cache entry.
 
-    Task: `split_seed`, `n_test`, `n_validation` (see `dra.mini.make_splits`), `system_prompt` and
-    `strategy_weights` (relative frequency of each strategy in the SFT data). Tokenizer: `vocab_size`,
-    trained on `tokenizer_corpus` balanced training conversations. Model: the `Qwen2Config` sizes.
-    SFT: `max_steps` optimiser steps of `batch_size` fresh examples each (every example is seen once),
-    AdamW with `learning_rate`, cosine schedule after `warmup_ratio` of the steps, `seed`.
+    Task: `split_seed`, `n_test`, `n_validation`, `rl_fraction` (see `dra.mini.make_splits`; `splits()`
+    builds them), `system_prompt`, `strategy_weights` (relative frequency of each strategy in the imbalanced
+    part of the SFT data), `balanced_fraction` and `off_home_error` (see `dra.mini.sft_records`). Tokenizer:
+    `vocab_size`, trained on `tokenizer_corpus` balanced SFT conversations. Model: the `Qwen2Config` sizes.
+    SFT: `max_steps` optimiser steps of `batch_size` fresh examples each (every example is seen once, in
+    order), AdamW with `learning_rate`, cosine schedule after `warmup_ratio` of the steps, `seed`.
     """
 
     profile: str
     split_seed: int = 0
     n_test: int = 3000
-    n_validation: int = 300
+    n_validation: int = 600
+    rl_fraction: float = 0.5
     system_prompt: str = mini.SYSTEM_PROMPT
     strategy_weights: dict[str, float] = field(
         default_factory=lambda: {"split_first": 0.64, "split_second": 0.16, "round_up": 0.12, "grid": 0.08}
     )
+    balanced_fraction: float = 0.7
+    off_home_error: float = 0.85
     vocab_size: int = 384
     tokenizer_corpus: int = 2000
     hidden_size: int = 128
@@ -81,7 +87,7 @@ class MiniPolicyConfig:
     num_key_value_heads: int = 2
     intermediate_size: int = 256
     max_position_embeddings: int = 256
-    max_steps: int = 1200
+    max_steps: int = 1800
     batch_size: int = 64
     learning_rate: float = 2e-3
     warmup_ratio: float = 0.05
@@ -99,6 +105,11 @@ class MiniPolicyConfig:
     def n_examples(self) -> int:
         return self.max_steps * self.batch_size
 
+    def splits(self) -> mini.MiniSplits:
+        """The task's SFT / RL / validation / test problems: the one place they are built from this config."""
+        return mini.make_splits(self.split_seed, n_test=self.n_test, n_validation=self.n_validation,
+                                rl_fraction=self.rl_fraction)
+
 
 PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
     # Seconds: proves the pipeline (tokenizer, model, SFT, save, load), not a useful policy.
@@ -107,9 +118,9 @@ PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
         intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
     ),
-    # 491k parameters, 1,200 steps x 64 fresh examples. Chosen by measurement (scripts/train_mini_policy.py):
-    # the model makes real errors in its products and sums, and at this length its pass@1 at temperature 0.7
-    # on the test split lands inside the 0.3-0.7 window the RL experiments need (0.40; 0.02 after 600 steps).
+    # 491k parameters, 1,800 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8). World
+    # version 1 measured 0.40 pass@1 after 1,200 steps (0.02 after 600); the extra steps give the rarer
+    # strategies their skill (scripts/train_mini_policy.py reports per-strategy accuracy at and off home).
     "mini": MiniPolicyConfig(profile="mini"),
 }
 
@@ -174,11 +185,12 @@ def train_policy(config: MiniPolicyConfig) -> Path:
     root = run_dir(config)
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / "config.json", {"key": config.key(), "format": POLICY_FORMAT_VERSION, **config.as_dict()})
-    splits = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation)
-    tokenizer = train_tokenizer(config, splits.train, root / "tokenizer")
+    splits = config.splits()
+    tokenizer = train_tokenizer(config, splits.sft, root / "tokenizer")
 
     records = mini.sft_records(
-        splits.train, config.n_examples, config.strategy_weights, seed=config.seed, system_prompt=config.system_prompt
+        splits.sft, config.n_examples, config.strategy_weights, seed=config.seed, system_prompt=config.system_prompt,
+        off_home_error=config.off_home_error, balanced_fraction=config.balanced_fraction,
     )
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
     set_seed(config.seed)
@@ -203,6 +215,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
         completion_only_loss=True,
         dataloader_drop_last=True,
         disable_tqdm=True,
+        train_sampling_strategy="sequential",  # the balanced examples first, the imbalanced ones last
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
@@ -224,7 +237,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
         "train_loss": result.training_loss,
         "loss_curve": losses,
         "n_parameters": sum(p.numel() for p in model.parameters()),
-        "n_train_problems": len(splits.train),
+        "n_train_problems": len(splits.sft),
     }
     return _save_model(trainer.model, tokenizer, root / "model", summary)
 

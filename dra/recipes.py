@@ -26,6 +26,25 @@ ARMS: dict[str, dict[str, Any]] = {
     "dra_grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": True},
     "dra_dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none", "dra": True},
 }
+# Controls that say *why* DRA changes training (mini world only; see dra.kernels.reweight and docs in the
+# pre-registration, experiments/mini_world_v2.md). Each is one of the paper's arms plus the keys below.
+CONTROLS: dict[str, dict[str, Any]] = {
+    # Dr. GRPO + DRA with weights divided by their group mean: no step-size change, only redistribution.
+    "dra_dr_grpo_meannorm": {**ARMS["dra_dr_grpo"], "dra_weighting": "mean_normalized"},
+    # Dr. GRPO with every reward times its group's mean DRA weight: the step-size change alone.
+    "dr_grpo_scale": {**ARMS["dra_dr_grpo"], "dra_weighting": "group_mean"},
+    # DRA-GRPO with the weights permuted within each group: same weights, detached from redundancy.
+    "dra_grpo_shuffled": {**ARMS["dra_grpo"], "dra_weighting": "shuffled"},
+    # GRPO with TRL's entropy bonus (coefficient chosen on validation): diversity by another means.
+    "grpo_entropy": {**ARMS["grpo"], "entropy_coef": 0.01},
+    # DRA-GRPO with the exact strategy partition: weight 1 / (size of the completion's strategy mode).
+    "dra_grpo_oracle": {**ARMS["dra_grpo"], "dra_embedder": "oracle_strategy"},
+    # The paper's reward (1 x format + 2 x cosine) in the mini world: shows that wrong answers get positive
+    # totals, and where DRA then pushes (secondary; not part of the primary comparisons).
+    "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
+    "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
+}
+MINI_PROFILES: tuple[str, ...] = ("smoke", "mini")
 
 # Shared by every profile: the algorithm as the paper ran it.
 ALGORITHM: dict[str, Any] = {
@@ -88,9 +107,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model_name_or_path": "mini-base",
         "bf16": False,  # TRL 1.16 defaults to bf16, which needs a GPU
         "dataloader_pin_memory": False,
-        # High enough that plain GRPO collapses the strategy mix within ~30 steps on this 0.5M-parameter
-        # policy (measured), i.e. the regime DRA is meant to change.
-        "learning_rate": 1.0e-4,
+        # The mini world's primary reward: 1 for a well-formed correct completion, else 0 (no format bonus,
+        # no length term: with the paper's reward a wrong answer scores about 0.97 here, see notebook 02).
+        "reward_funcs": ["strict_accuracy"],
+        "reward_weights": [1.0],
+        # Chosen for plain GRPO on the validation split (experiments/mini_world_v2.md), then frozen.
+        "learning_rate": 3.0e-5,
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": 0.05,
         "max_steps": 120,
@@ -110,6 +132,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model_name_or_path": "mini-base",
         "bf16": False,
         "dataloader_pin_memory": False,
+        "reward_funcs": ["strict_accuracy"],
+        "reward_weights": [1.0],
         "learning_rate": 1.0e-4,
         "lr_scheduler_type": "constant",
         "max_steps": 2,
@@ -152,11 +176,17 @@ ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+def arms(profile: str) -> tuple[str, ...]:
+    """The arms with a recipe at `profile`: the paper's four everywhere, the controls in the mini world."""
+    return tuple(ARMS) + (tuple(CONTROLS) if profile in MINI_PROFILES else ())
+
+
 def recipe(profile: str, arm: str, vllm_mode: str | None = None) -> dict[str, Any]:
     """The full recipe mapping of one arm at one profile (output_dir included)."""
-    if profile not in PROFILES or arm not in ARMS:
-        raise ValueError(f"unknown recipe {profile}/{arm}; profiles: {list(PROFILES)}, arms: {list(ARMS)}.")
-    out = {**ALGORITHM, **PROFILES[profile], **ARMS[arm]}
+    if profile not in PROFILES or arm not in arms(profile):
+        raise ValueError(f"unknown recipe {profile}/{arm}; profiles: {list(PROFILES)}, arms here: "
+                         f"{list(arms(profile)) if profile in PROFILES else list(ARMS)}.")
+    out = {**ALGORITHM, **PROFILES[profile], **ARMS.get(arm, CONTROLS.get(arm, {}))}
     if profile == "paper":
         out.update(PAPER_ARM_OVERRIDES.get(arm, {}))
     if vllm_mode:
@@ -170,7 +200,7 @@ def recipe(profile: str, arm: str, vllm_mode: str | None = None) -> dict[str, An
 
 def recipe_files() -> dict[str, dict[str, Any]]:
     """Relative path -> mapping, for every file under recipes/."""
-    files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in PROFILES for a in ARMS}
+    files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in PROFILES for a in arms(p)}
     files.update({f"recipes/paper/{a}_colocate.yaml": recipe("paper", a, "colocate") for a in ARMS})
     files.update({f"recipes/accelerate/{name}.yaml": cfg for name, cfg in ACCELERATE_CONFIGS.items()})
     return files

@@ -36,7 +36,8 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
-from dra.kernels import KERNELS, SCOPES, diversity_weights, similarity
+from dra.kernels import KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
+from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
 
 REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
@@ -44,7 +45,9 @@ REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "cosine": cosine_reward,
     "clamped_cosine": clamped_cosine_reward,
     "accuracy": accuracy_reward,
+    "strict_accuracy": strict_accuracy_reward,  # the mini world's primary reward: well-formed and correct
 }
+ORACLE_EMBEDDER = "oracle_strategy"  # the mini world's exact strategy partition (dra.mini.StrategyEmbedder)
 TASKS: tuple[str, ...] = ("mini", "open_rs", "math_train")
 MINI_BASE = "mini-base"  # model_name_or_path that means: the mini world's SFT base policy of this profile
 METRICS_FILE = "metrics.jsonl"
@@ -58,9 +61,13 @@ class DRAArguments:
     dra_kernel: str = field(default="graph_cut", metadata={"help": f"SMI kernel: {', '.join(KERNELS)}."})
     dra_scope: str = field(default="group", metadata={"help": "group (the paper's formula) or device (the authors' code)."})
     dra_device_batch_size: int | None = field(
-        default=None, metadata={"help": "scope=device: completions per slice; default: those one process holds."}
+        default=None, metadata={"help": "scope=device: completions per slice; default per_device_train_batch_size "
+                                        "(the authors' per-GPU micro-batch)."}
     )
-    dra_embedder: str = field(default="minilm", metadata={"help": "minilm | jina | nomic | tfidf | a local path."})
+    dra_embedder: str = field(default="minilm", metadata={
+        "help": f"minilm | jina | nomic | tfidf | a local path | {ORACLE_EMBEDDER} (mini world: exact strategy modes)."})
+    dra_weighting: str = field(default="raw", metadata={
+        "help": "raw (paper) | mean_normalized | group_mean (scale control) | shuffled: see dra.kernels.reweight."})
     dra_trust_remote_code: bool = field(default=False, metadata={"help": "Opt-in for jina/nomic remote code."})
     dra_embed_max_seq_length: int | None = field(default=None, metadata={"help": "Tokens embedded per completion."})
     dra_negative_similarity: str = field(default="keep", metadata={"help": "keep (paper) or clip."})
@@ -73,6 +80,8 @@ class DRAArguments:
             raise ValueError(f"dra_scope must be one of {SCOPES}, got {self.dra_scope!r}.")
         if self.dra_negative_similarity not in ("keep", "clip"):
             raise ValueError(f"dra_negative_similarity must be keep or clip, got {self.dra_negative_similarity!r}.")
+        if self.dra_weighting not in WEIGHTINGS:
+            raise ValueError(f"dra_weighting must be one of {WEIGHTINGS}, got {self.dra_weighting!r}.")
 
 
 @dataclass
@@ -122,6 +131,8 @@ class DRAGRPOTrainer(GRPOTrainer):
 
     @property
     def embedder(self):
+        if self._embedder is None and self.dra_args.dra_embedder == ORACLE_EMBEDDER:
+            self._embedder = StrategyEmbedder()
         if self._embedder is None:
             from dra.embed import get_embedder
 
@@ -146,17 +157,24 @@ class DRAGRPOTrainer(GRPOTrainer):
         if self.completion_metrics is not None:
             from accelerate.utils import gather_object
 
-            answers = gather_object([example.get("answer") for example in inputs])
-            for name, value in self.completion_metrics(gather_object(texts), answers).items():
+            examples = gather_object([{k: example.get(k) for k in ("answer", "home_strategy")} for example in inputs])
+            for name, value in self.completion_metrics(gather_object(texts), examples).items():
                 self._metrics[mode][name].append(value)
+        group_size = self.num_generations if mode == "train" else self.num_generations_eval
         if not self.dra_args.dra:
+            for name, value in zero_variance_stats(rewards_per_func, rewards_per_func, weights, group_size,
+                                                   self.args.scale_rewards).items():
+                self._metrics[mode][name].append(value)
             return rewards_per_func
         start = time.perf_counter()
         embeddings = self.accelerator.gather(_embed_local(self.embedder, texts, rewards_per_func.device))
         embed_seconds = time.perf_counter() - start
-        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
+        generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
         adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.dra_args,
-                                             local_batch_size=len(texts))
+                                             local_batch_size=self.args.per_device_train_batch_size,
+                                             generator=generator)
+        stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
         stats["dra/embed_seconds"] = embed_seconds
         for name, value in stats.items():
             self._metrics[mode][name].append(value)
@@ -170,11 +188,16 @@ def adjust_reward_rows(
     group_size: int,
     dra_args: DRAArguments,
     local_batch_size: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Scale each row of the gathered (N, F) per-function rewards by its diversity weight.
 
     The summed reward of row i becomes w_i * R_i (or stays R_i where R_i <= 0 and dra_adjust_negative is
-    off). Returns the adjusted rows and the step's DRA statistics.
+    off), with w transformed per group by `dra_weighting` (`dra.kernels.reweight`; `generator` seeds the
+    shuffled control). With `dra_scope="device"` the similarity is computed over consecutive slices of
+    `dra_device_batch_size` completions, else `local_batch_size` (the trainer passes
+    per_device_train_batch_size, the authors' per-GPU micro-batch). Returns the adjusted rows and the step's
+    DRA statistics.
     """
     if dra_args.dra_scope == "device":
         slice_size = dra_args.dra_device_batch_size or local_batch_size
@@ -188,10 +211,12 @@ def adjust_reward_rows(
     summed = (rewards_per_func * reward_weights.unsqueeze(0)).nansum(dim=1)
     if not dra_args.dra_adjust_negative:
         weights = torch.where(summed > 0, weights, torch.ones_like(weights))
+    weights = reweight(weights, group_size, dra_args.dra_weighting, generator)
     adjusted = rewards_per_func * weights.unsqueeze(1).to(rewards_per_func.dtype)
-    sim = similarity(embeddings.float(), group_size)
-    g = sim.shape[-1]
-    off_diagonal_mean = ((sim.sum((-1, -2)) - g) / max(g * (g - 1), 1)).mean().item()
+    # Mean off-diagonal cosine per group from the row sums alone (unit-norm rows): sum_ij s_ij = |sum_i u_i|^2.
+    units = torch.nn.functional.normalize(embeddings.float(), dim=-1).view(-1, group_size, embeddings.shape[-1])
+    g = group_size
+    off_diagonal_mean = ((units.sum(1).pow(2).sum(-1) - g) / max(g * (g - 1), 1)).mean().item()
     stats = {
         "dra/weight_mean": weights.mean().item(),
         "dra/weight_std": weights.std().item() if weights.numel() > 1 else 0.0,
@@ -202,6 +227,27 @@ def adjust_reward_rows(
         "dra/reward_after": torch.nanmean(summed * weights).item(),
     }
     return adjusted, stats
+
+
+def zero_variance_stats(raw_rows: torch.Tensor, adjusted_rows: torch.Tensor, reward_weights: torch.Tensor,
+                        group_size: int, scale_rewards: str) -> dict[str, float]:
+    """How much of a step's signal comes from groups whose raw rewards are all equal (all right or all wrong).
+
+    `groups/zero_variance_share`: the share of such groups; `groups/zero_variance_abs_advantage`: the mean
+    |advantage| TRL gives their completions after any adjustment (0 without DRA, up to ~1 with DRA under std
+    normalisation); `groups/abs_advantage`: the mean |advantage| over all completions (DRA under Dr. GRPO
+    shrinks it by about the mean weight).
+    """
+    raw = (raw_rows * reward_weights.unsqueeze(0)).nansum(dim=1).view(-1, group_size)
+    adjusted = (adjusted_rows * reward_weights.unsqueeze(0)).nansum(dim=1)
+    scale = {"group": "group", "batch": "batch"}.get(str(scale_rewards), "none")
+    advantages = group_advantages(adjusted, group_size, scale).view(-1, group_size).abs()
+    flat = (raw.max(dim=1).values - raw.min(dim=1).values) == 0
+    return {
+        "groups/zero_variance_share": flat.float().mean().item(),
+        "groups/zero_variance_abs_advantage": advantages[flat].mean().item() if flat.any() else 0.0,
+        "groups/abs_advantage": advantages.mean().item(),
+    }
 
 
 class JsonlMetricsCallback(TrainerCallback):
@@ -242,8 +288,7 @@ def build_dataset(recipe: RecipeArguments, tokenizer=None):
         from dra import mini, policy
 
         config = policy.policy_config(recipe.profile)
-        splits = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation)
-        records = mini.prompt_records(splits.train, config.system_prompt)
+        records = mini.prompt_records(config.splits().rl, config.system_prompt)
     elif recipe.task in ("open_rs", "math_train"):
         from dra import data
         from dra.mini import PAPER_SYSTEM_PROMPT
@@ -278,16 +323,18 @@ def resolve_model(recipe: RecipeArguments) -> str:
     return recipe.model_name_or_path
 
 
-def mini_completion_metrics(texts: list[str], answers: list[Any]) -> dict[str, float]:
-    """Accuracy, strategy entropy (bits) and the dominant strategy's share of the step's completions."""
+def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) -> dict[str, float]:
+    """Accuracy, strategy entropy (bits), the dominant strategy's share and the share of completions that took
+    their problem's home strategy, over the step's completions."""
     from dra import metrics, mini
     from dra.rewards import is_correct
 
     labels = [mini.parse_strategy(t) for t in texts]
     _, share = metrics.dominant_strategy(labels)
-    accuracy = float(np.mean([is_correct(t, a) for t, a in zip(texts, answers)])) if texts else float("nan")
+    accuracy = float(np.mean([is_correct(t, e["answer"]) for t, e in zip(texts, examples)])) if texts else float("nan")
+    home = float(np.mean([label == e.get("home_strategy") for label, e in zip(labels, examples)])) if texts else float("nan")
     return {"mini/accuracy": accuracy, "mini/strategy_entropy": metrics.strategy_entropy(labels),
-            "mini/dominant_share": share}
+            "mini/dominant_share": share, "mini/home_share": home}
 
 
 def build_trainer(recipe: RecipeArguments, dra_args: DRAArguments, training_args: GRPOConfig,
@@ -411,6 +458,15 @@ def dry_run_report(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOCo
     if arch:
         report["memory_gb_per_training_gpu"] = {k: round(v, 2) for k, v in memory_estimate_gb(arch, args, recipe.num_processes).items()}
     return report
+
+
+def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAArguments, GRPOConfig]:
+    """The three argument objects of a run from a recipe mapping (as `dra.recipes.recipe` returns, plus any
+    overrides): the same dataclasses the YAML files are parsed into, without writing or reading a file."""
+    mapping = dict(mapping)
+    if "use_cpu" not in mapping and not torch.cuda.is_available() and mapping.get("bf16"):
+        raise ValueError("the recipe asks for bf16, which needs a GPU; set bf16: false to run on the CPU.")
+    return TrlParser((RecipeArguments, DRAArguments, GRPOConfig)).parse_dict(mapping)
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAArguments, GRPOConfig, str | None]:

@@ -47,7 +47,7 @@ def main() -> None:
           f"{' (resumed from ' + summary['resumed_from'] + ')' if summary['resumed_from'] else ''}")
 
     model, tokenizer = policy.load_policy(model_dir)
-    test = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation).test
+    test = mini.distinct_pairs(config.splits().test)
     problems = test[: args.prompts or EVAL_PROMPTS[profile]]
     prompts = [mini.prompt_messages(p, config.system_prompt) for p in problems]
 

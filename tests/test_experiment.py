@@ -53,3 +53,49 @@ def test_save_table_writes_markdown_and_latex(tmp_path, monkeypatch):
     md, tex = save_table(pd.DataFrame({"pass@1": [0.41234]}, index=["GRPO"]), "t")
     assert "0.412" in md.read_text() and "|" in md.read_text()
     assert "\\begin{tabular}" in tex.read_text() and "0.412" in tex.read_text()
+
+
+def test_holm_against_hand_computed_values():
+    # p sorted: 0.01 (x3 = 0.03), 0.02 (x2 = 0.04), 0.04 (x1 = 0.04) -> monotone step-down
+    assert experiment.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert experiment.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match="p_values"):
+        experiment.holm([0.1, 95])
+
+
+def test_seeds_for_power_matches_a_simulation():
+    sd, effect = 0.03, 0.02
+    n = experiment.seeds_for_power(sd, effect, alpha=0.025, power=0.8)
+    rng = np.random.default_rng(0)
+    def power(k):
+        diffs = rng.normal(effect, sd, size=(4000, k))
+        return np.mean(stats.ttest_1samp(diffs, 0.0, axis=1).pvalue < 0.025)
+    assert power(n) >= 0.78 and power(n - 1) < 0.81
+    with pytest.raises(ValueError):
+        experiment.seeds_for_power(0.0)
+
+
+def test_paired_test_is_scipys_paired_t_test():
+    result = experiment.paired_test(fake_results(), "dra_grpo", "grpo", "pass@1")
+    expected = stats.ttest_rel([0.45, 0.44, 0.47], [0.40, 0.42, 0.38])
+    assert result["p_value"] == pytest.approx(expected.pvalue)
+    assert result["sd"] == pytest.approx(np.std([0.05, 0.02, 0.09], ddof=1))
+
+
+@pytest.mark.slow
+def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
+    first = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
+    stamp = (first / "model.safetensors").stat().st_mtime_ns
+    assert experiment.train_run("smoke", "grpo", 0, {"max_steps": 1}) == first  # same config: reused
+    assert (first / "model.safetensors").stat().st_mtime_ns == stamp
+    changed = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1, "learning_rate": 3e-5})
+    assert changed != first and (changed / "training_done.json").exists()
+    # A finished folder whose marker names another configuration is not trusted.
+    (first / "training_done.json").write_text('{"key": "something-else"}')
+    again = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
+    assert again == first and (first / "model.safetensors").stat().st_mtime_ns != stamp
+    result = experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})
+    assert result["evaluation"]["problems"] == 4 and result["recipe"]["learning_rate"] == 1e-4
+    assert experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})["key"] == result["key"]

@@ -69,20 +69,105 @@ def test_splits_are_deterministic_by_seed_and_disjoint_by_factor_pair():
     first, again, other = mini.make_splits(7), mini.make_splits(7), mini.make_splits(8)
     assert first == again
     assert first.test != other.test
-    pairs = {name: {p.pair for p in first[name]} for name in ("train", "validation", "test")}
-    assert not pairs["train"] & pairs["test"]
-    assert not pairs["train"] & pairs["validation"]
-    assert not pairs["validation"] & pairs["test"]
-    everything = [p for name in ("train", "validation", "test") for p in first[name]]
+    pairs = {name: {p.pair for p in first[name]} for name in mini.SPLITS}
+    for i, a in enumerate(mini.SPLITS):
+        for b in mini.SPLITS[i + 1:]:
+            assert not pairs[a] & pairs[b], (a, b)
+    everything = [p for name in mini.SPLITS for p in first[name]]
     assert sorted((p.a, p.b) for p in everything) == sorted((p.a, p.b) for p in ALL_PROBLEMS)
-    assert len(first.test) >= 3000 and len(first.validation) >= 300 and len(first.train) > 3000
+    assert len(first.test) >= 3000 and len(first.validation) >= 600
+    assert abs(len(first.rl) - len(first.sft)) < 0.05 * len(first.sft)  # rl_fraction 0.5 of the pairs
 
 
 def test_split_sizes_are_validated():
     with pytest.raises(ValueError, match="quarter"):
         mini.make_splits(0, n_test=6000)
+    with pytest.raises(ValueError, match="rl_fraction"):
+        mini.make_splits(0, rl_fraction=1.0)
     with pytest.raises(ValueError, match="unknown split"):
-        mini.make_splits(0)["dev"]
+        mini.make_splits(0)["train"]
+
+
+def test_distinct_pairs_keeps_one_ordering_of_each_pair():
+    test = mini.make_splits(0).test
+    chosen = mini.distinct_pairs(test, seed=3)
+    assert len(chosen) == len({p.pair for p in test}) == len({p.pair for p in chosen})
+    assert chosen == mini.distinct_pairs(test, seed=3)
+    assert {(p.a, p.b) for p in chosen} <= {(p.a, p.b) for p in test}
+    # Both orderings are used (the order is drawn, not always the smaller factor first).
+    assert any(p.a > p.b for p in chosen) and any(p.a < p.b for p in chosen)
+
+
+def test_home_strategy_is_read_from_the_first_factors_ones_digit():
+    assert mini.Problem(41, 57).home_strategy == "split_first"
+    assert mini.Problem(57, 41).home_strategy == "grid"
+    assert mini.Problem(49, 12).home_strategy == "round_up"
+    assert mini.Problem(33, 12).home_strategy == "split_second"
+    homes = Counter(p.home_strategy for p in ALL_PROBLEMS)
+    assert homes == {"split_first": 2 * 9 * 81, "split_second": 2 * 9 * 81, "round_up": 2 * 9 * 81, "grid": 3 * 9 * 81}
+
+
+@pytest.mark.parametrize("strategy", mini.STRATEGIES)
+def test_a_slip_changes_one_digit_of_one_product_and_the_answer(strategy):
+    rng = random.Random(1)
+    for problem in rng.sample(ALL_PROBLEMS, 300):
+        slip = mini.random_slip(problem, strategy, rng)
+        exact, slipped = mini.solution_steps(problem, strategy), mini.solution_steps(problem, strategy, slip)
+        changed = [(e, s) for e, s in zip(exact[1:-1], slipped[1:-1]) if e != s]
+        assert len(changed) == 1
+        (e, s), = changed
+        e_value, s_value = e.split("=")[1], s.split("=")[1]
+        assert len(e_value) == len(s_value) and sum(x != y for x, y in zip(e_value, s_value)) == 1
+        assert s_value == "0" or not s_value.startswith("0")  # a one-digit product may slip to 0
+        text = mini.completion(problem, strategy, slip)
+        answer = mini.final_line_answer(problem, strategy, slip)
+        assert answer != problem.a * problem.b and f"\\boxed{{{answer}}}" in text
+        assert not is_correct(text, problem.answer) and mini.parse_strategy(text) == strategy
+        assert format_reward([text]) == [1.0]
+
+
+def test_sft_records_slip_only_off_home_at_the_requested_rate():
+    weights = {"split_first": 0.64, "split_second": 0.16, "round_up": 0.12, "grid": 0.08}
+    problems = mini.make_splits(0).sft
+    records = mini.sft_records(problems, 6000, weights, seed=3, off_home_error=0.85, balanced_fraction=0.5)
+    assert records == mini.sft_records(problems, 6000, weights, seed=3, off_home_error=0.85, balanced_fraction=0.5)
+    problem_of = {p.question: p for p in problems}
+    home, off = [], []
+    for r in records:
+        p = problem_of[r["prompt"][-1]["content"]]
+        text = r["completion"][0]["content"]
+        assert r["correct"] == is_correct(text, p.answer)  # the flag is what the real grader says
+        (home if r["strategy"] == p.home_strategy else off).append(r["correct"])
+    assert all(home)
+    assert abs(1 - sum(off) / len(off) - 0.85) < 0.03
+    first, second = Counter(r["strategy"] for r in records[:3000]), Counter(r["strategy"] for r in records[3000:])
+    assert all(abs(first[s] / 3000 - 0.25) < 0.03 for s in mini.STRATEGIES)
+    assert abs(second["split_first"] / 3000 - 0.64) < 0.03 and abs(second["grid"] / 3000 - 0.08) < 0.02
+
+
+def test_strict_accuracy_rewards_only_well_formed_correct_answers():
+    problem = mini.Problem(47, 83)
+    good = mini.completion(problem, "grid")
+    wrong = mini.completion(problem, "grid", (0, 0, 9))
+    no_think = good.replace("\n</think>\n", " ")
+    two_closes = good.replace("</answer>", "\n</think>\n</answer>")
+    assert mini.strict_accuracy_reward([good, wrong, no_think, two_closes], answer=[problem.answer] * 4) == [1.0, 0.0, 0.0, 0.0]
+    as_messages = [[{"role": "assistant", "content": good}]]
+    assert mini.strict_accuracy_reward(as_messages, answer=[problem.answer]) == [1.0]
+
+
+def test_oracle_embedder_weights_are_one_over_the_strategy_mode_size():
+    from dra.kernels import diversity_weights
+
+    problem = mini.Problem(23, 58)
+    strategies = ["split_first", "split_first", "split_first", "grid", "round_up", "round_up"]
+    texts = [mini.completion(problem, s) for s in strategies]
+    vectors = mini.StrategyEmbedder().encode(texts)
+    assert vectors.shape == (6, len(mini.STRATEGIES) + 1)
+    weights = diversity_weights(vectors, 6)
+    assert weights.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0, 0.5, 0.5])
+    unknown = mini.StrategyEmbedder().encode(["garbage", "more garbage"])
+    assert unknown[:, -1].tolist() == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("garbage", [None, "", 123, b"bytes", "Split the", "Round up to 50", "<think>\n</think>",
@@ -102,7 +187,7 @@ def test_parser_reads_the_first_announced_strategy_despite_wrong_arithmetic():
 
 def test_sft_records_follow_the_requested_imbalance():
     weights = {"split_first": 0.7, "split_second": 0.1, "round_up": 0.1, "grid": 0.1}
-    problems = mini.make_splits(0).train
+    problems = mini.make_splits(0).sft
     records = mini.sft_records(problems, 4000, weights, seed=3)
     assert records == mini.sft_records(problems, 4000, weights, seed=3)
     shares = Counter(r["strategy"] for r in records)
@@ -115,7 +200,7 @@ def test_sft_records_follow_the_requested_imbalance():
 @pytest.mark.parametrize("weights", [{}, {"split_first": -1.0}, {"magic": 1.0}, {"grid": 0.0}])
 def test_bad_strategy_weights_are_refused(weights):
     with pytest.raises(ValueError, match="strategy weights"):
-        mini.sft_records(mini.make_splits(0).train, 10, weights)
+        mini.sft_records(mini.make_splits(0).sft, 10, weights)
 
 
 def test_system_prompt_keeps_the_papers_tags():

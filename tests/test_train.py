@@ -118,7 +118,8 @@ def test_smoke_training_of_each_arm(arm, tmp_path):
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[0]["step"] == 1 and lines[0]["profile"] == "smoke"
     assert ("dra/weight_mean" in lines[0]) == arm.startswith("dra_")
-    assert {"mini/strategy_entropy", "mini/accuracy", "raw_reward", "raw_rewards/cosine_reward"} <= set(lines[0])
+    assert {"mini/strategy_entropy", "mini/accuracy", "mini/home_share", "raw_reward",
+            "raw_rewards/strict_accuracy_reward", "groups/zero_variance_share", "groups/abs_advantage"} <= set(lines[0])
     assert (out / "model.safetensors").exists()
 
 

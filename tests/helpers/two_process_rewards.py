@@ -37,6 +37,9 @@ def main(out_path: str) -> None:
             completion_metrics=None, model=SimpleNamespace(training=True), num_generations=6,
             reward_weights=torch.tensor([1.0, 2.0]), reward_func_names=["format_reward", "cosine_reward"],
             _metrics={"train": defaultdict(list)},
+            # device scope slices by per_device_train_batch_size: here each rank's 9 completions
+            args=SimpleNamespace(seed=0, per_device_train_batch_size=per_rank, scale_rewards="group"),
+            state=SimpleNamespace(global_step=0),
         )
         result[scope] = trainer._calculate_rewards(None, [None] * per_rank, completions[local], None).tolist()
     if accelerator.is_main_process:
