@@ -102,3 +102,35 @@ def config_key(config: Any, length: int = 12) -> str:
     """A short stable hash of a JSON-serialisable config: cache entries are named by what made them."""
     blob = json.dumps(config, sort_keys=True, default=_json_default).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest ``checkpoint-N`` folder of a Trainer run that a kill did not cut short, or None.
+
+    A checkpoint counts as complete when its ``trainer_state.json`` parses and model weights are present
+    (transformers writes the state after the weights and optimiser). A newer, incomplete one, which is what a
+    kill during saving leaves, would make ``resume_from_checkpoint`` fail; it is removed, so the rerun
+    resumes from the last good checkpoint and repeats the lost steps.
+    """
+    import re
+    import shutil
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    for _, path in reversed(found):
+        if _checkpoint_complete(path):
+            return str(path)
+        shutil.rmtree(path)
+    return None
+
+
+def _checkpoint_complete(path: Path) -> bool:
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any((path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json",
+                                                    "pytorch_model.bin", "adapter_model.safetensors"))

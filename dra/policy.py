@@ -43,7 +43,7 @@ from typing import Any, Iterator
 
 from dra import mini
 from dra.config import resolve_profile, runs_dir
-from dra.io import config_key, write_json
+from dra.io import config_key, last_complete_checkpoint, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,6 @@ def train_policy(config: MiniPolicyConfig) -> Path:
     """Train (or finish training) the policy of `config`; returns its model directory. See the module doc."""
     from datasets import Dataset
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     started = time.perf_counter()
@@ -218,7 +217,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
         train_sampling_strategy="sequential",  # the balanced examples first, the imbalanced ones last
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-    resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume_from = last_complete_checkpoint(checkpoints)
     if resume_from:
         logger.info("resuming SFT from %s", resume_from)
     training_started = time.perf_counter()

@@ -363,9 +363,10 @@ def build_trainer(recipe: RecipeArguments, dra_args: DRAArguments, training_args
 
 
 def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The checkpoint to resume from: the newest complete one (`dra.io.last_complete_checkpoint`)."""
+    from dra.io import last_complete_checkpoint
 
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+    return last_complete_checkpoint(output_dir)
 
 
 def train(recipe: RecipeArguments, dra_args: DRAArguments, training_args: GRPOConfig, embedder=None) -> Path:

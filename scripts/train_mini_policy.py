@@ -63,8 +63,7 @@ def main() -> None:
     report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
     grading_s = time.perf_counter() - started
     tokens = metrics.completion_lengths([t for g in groups for t in g], tokenizer)
-    report.pop("correct")
-    report.pop("strategies")
+    report.update(home_calibration(problems, report.pop("strategies"), report.pop("correct")))
 
     result = {
         **report,
@@ -90,6 +89,21 @@ def main() -> None:
     print(f"written: {path}")
 
 
+def home_calibration(problems, strategies, correct) -> dict:
+    """Accuracy of each strategy on its home problems and off them, and the share of samples at home: the
+    world-v2 calibration (home strategies reliable, others not)."""
+    correct = np.asarray(correct, dtype=bool)
+    home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
+    used = np.array(strategies, dtype=object)
+    at_home, off_home = {}, {}
+    for name in mini.STRATEGIES:
+        mask = used == name
+        at_home[name] = float(correct[mask & home].mean()) if (mask & home).any() else float("nan")
+        off_home[name] = float(correct[mask & ~home].mean()) if (mask & ~home).any() else float("nan")
+    return {"home_share": float(home.mean()), "accuracy_at_home_by_strategy": at_home,
+            "accuracy_off_home_by_strategy": off_home}
+
+
 def _print_result(result: dict, n_completions: int) -> None:
     g = result["group_size"]
     print(f"test split: {result['n_prompts']} prompts x {g} samples (temperature "
@@ -99,7 +113,10 @@ def _print_result(result: dict, n_completions: int) -> None:
     print(f"  strategy entropy {result['strategy_entropy_bits']:.3f} bits; distinct correct strategies per "
           f"prompt {result['mean_distinct_correct_strategies']:.2f}")
     for name, share in result["strategy_shares"].items():
-        print(f"    {name:<13} share {share:.3f}   accuracy {result['accuracy_by_strategy'][name]:.3f}")
+        print(f"    {name:<13} share {share:.3f}   accuracy {result['accuracy_by_strategy'][name]:.3f}   at home "
+              f"{result['accuracy_at_home_by_strategy'].get(name, float('nan')):.3f}   off home "
+              f"{result['accuracy_off_home_by_strategy'].get(name, float('nan')):.3f}")
+    print(f"  share of samples using their problem's home strategy: {result['home_share']:.3f}")
     print(f"  completion length: {result['mean_length_tokens']:.1f} tokens on average, max "
           f"{result['max_length_tokens']}, truncated {result['truncated_share']:.3f}")
     print(f"  sampling: {n_completions} completions in {result['sampling_seconds']:.1f} s = "
