@@ -131,7 +131,8 @@ class Embedder(ABC):
         self.last_stats: EncodeStats | None = None
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None) -> np.ndarray:
-        """Embed `texts` (a list of strings); rows are unit-norm float32. Sets ``self.last_stats``."""
+        """Embed `texts` (a list of strings); rows are unit-norm float32, and no texts give a (0, 0) array.
+        Sets ``self.last_stats``."""
         texts = _checked_texts(texts)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"batch_size must be an int, got {batch_size!r}.")
@@ -193,7 +194,7 @@ class SentenceTransformerEmbedder(Embedder):
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """Untruncated token counts, special tokens included (what the model compares with max_seq_length)."""
         encoded = self.model.tokenizer(
-            [self.prefix + t for t in texts], add_special_tokens=True, truncation=False, verbose=False,
+            [self.prefix + t for t in _checked_texts(texts)], add_special_tokens=True, truncation=False, verbose=False,
             return_attention_mask=False, return_token_type_ids=False,
         )
         return np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
@@ -268,7 +269,13 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a string (an embedder name, a folder or a Hub id), got {type(name).__name__}.")
     name = os.fspath(name)
+    if not name.strip():
+        raise ValueError(f"name is empty; choose one of {', '.join(LOCAL_NAMES + tuple(HUB_MODELS))}, a local "
+                         "SentenceTransformer directory, or a Hub id 'owner/name'.")
     local_dir = Path(name).expanduser().is_dir() and name not in LOCAL_NAMES
+    if local_dir and not any((Path(name).expanduser() / f).is_file() for f in ("modules.json", "config.json")):
+        raise ValueError(f"{name!r} is a directory but holds no model (neither modules.json nor config.json); "
+                         "pass a folder written by SentenceTransformer.save() or a Hugging Face model folder.")
     allowed = TFIDF_OPTIONS if name == "tfidf" else TRANSFORMER_OPTIONS
     if name == "minilm" or local_dir:
         allowed = tuple(o for o in allowed if o != "revision")
@@ -280,6 +287,8 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
     prefix = options.pop("prefix", "")
     max_seq_length = options.pop("max_seq_length", None)
     dtype = options.pop("dtype", "float32")
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype must be a string, one of {', '.join(DTYPES)}; got {type(dtype).__name__}.")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (the embedder's compute dtype), got {dtype!r}.")
     spec = HUB_MODELS.get(name)
@@ -396,6 +405,8 @@ def _position_limit(model: Any) -> int | None:
 
 def message_content(message: dict[str, Any]) -> str:
     """The text of one chat message: its ``content``, "" when that is None (e.g. a tool-call message)."""
+    if not isinstance(message, dict):
+        raise TypeError(f"a message must be a dict with a 'content' key, got {type(message).__name__}.")
     content = message.get("content")
     if content is None:
         return ""
@@ -428,14 +439,14 @@ def embedding_text(completion: str | dict[str, Any] | Sequence[dict[str, Any]]) 
 
 def _checked_texts(texts: Sequence[str]) -> list[str]:
     if isinstance(texts, (str, bytes)):
-        raise TypeError("encode() takes a list of texts, not a single string: wrap it as [text].")
+        raise TypeError("texts must be a list of texts (strings), not a single string: wrap it as [text].")
     try:
         texts = list(texts)
     except TypeError:
-        raise TypeError(f"encode() takes a list of texts, got {type(texts).__name__}.") from None
+        raise TypeError(f"texts must be a list of texts (strings), got {type(texts).__name__}.") from None
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
-        raise TypeError(f"encode() needs strings; items {bad[:5]} are {type(texts[bad[0]]).__name__} (for TRL "
+        raise TypeError(f"texts must be strings; items {bad[:5]} are {type(texts[bad[0]]).__name__} (for TRL "
                         "completions, map them through dra.embed.embedding_text first).")
     return texts
 

@@ -125,15 +125,17 @@ def _grouped(embeddings, size: int, name: str = "group_size") -> tuple[torch.Ten
     return x.reshape(b, int(size), -1), to_numpy
 
 
-def _positive_finite(norms: torch.Tensor) -> bool:
-    """One reduction on the hot path: NaN fails every comparison, inf fails the upper bound."""
-    return bool(((norms > 0) & (norms < float("inf"))).all())
+def _well_scaled(norms: torch.Tensor) -> bool:
+    """Whether every row norm is finite and its square a normal float (not 0 or subnormal, where the norm, and
+    so every cosine of the row, loses precision). One reduction on the hot path: NaN fails every comparison."""
+    tiny = torch.finfo(norms.dtype).tiny ** 0.5
+    return bool(((norms >= tiny) & (norms < float("inf"))).all())
 
 
 def _rescaled_rows(grouped: torch.Tensor) -> torch.Tensor:
-    """The slow path when some norm is 0, inf or NaN: refuse NaN/inf and all-zero rows with their own message,
+    """The slow path when some norm is not well scaled: refuse NaN/inf and all-zero rows with their own message,
     else divide every row by its largest |entry|, which leaves cosines unchanged and brings every norm into
-    [1, sqrt(d)] (float32 squares overflow above ~1.8e19 and underflow below ~1e-23)."""
+    [1, sqrt(d)] (in float32, squared norms overflow above ~1.8e19 and lose precision below ~1.1e-19)."""
     flat = grouped.reshape(-1, grouped.shape[-1])
     bad = (~torch.isfinite(flat).all(1)).nonzero().flatten()[:5].tolist()
     if bad:
@@ -151,23 +153,23 @@ def _rescaled_rows(grouped: torch.Tensor) -> torch.Tensor:
 
 def _with_valid_norms(compute: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
                       grouped: torch.Tensor) -> torch.Tensor:
-    """compute(grouped) -> (result, norms); rerun on rescaled rows when a norm is not positive and finite."""
+    """compute(grouped) -> (result, row norms); rerun on rescaled rows when a norm is not well scaled."""
     result, norms = compute(grouped)
-    if not _positive_finite(norms):
+    if not _well_scaled(norms):
         result, norms = compute(_rescaled_rows(grouped))
     return result
 
 
 def _gram_and_norms(grouped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gram = torch.bmm(grouped, grouped.transpose(1, 2))
-    return gram, torch.diagonal(gram, dim1=1, dim2=2)
+    return gram, torch.diagonal(gram, dim1=1, dim2=2).sqrt()
 
 
 def _gram(grouped: torch.Tensor) -> torch.Tensor:
     """(B, G, G) cosine similarities from (B, G, d) embeddings in one pass over the embeddings.
 
-    The squared norms are read off the Gram matrix's diagonal, and so is validation: a row holding NaN or
-    inf has a non-finite squared norm, so the embeddings themselves are read only once, by the batched matmul.
+    The norms are read off the Gram matrix's diagonal, and so is validation: a row holding NaN or inf has a
+    non-finite squared norm, so the embeddings themselves are read only once, by the batched matmul.
     """
     gram = _with_valid_norms(_gram_and_norms, grouped)
     inv_norm = torch.diagonal(gram, dim1=1, dim2=2).rsqrt()
