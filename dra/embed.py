@@ -185,6 +185,13 @@ class SentenceTransformerEmbedder(Embedder):
         self.revision = revision
         self.dtype = dtype
         self.max_seq_length = _checked_max_seq_length(max_seq_length, model)
+        reserved = int(self.token_lengths([""])[0])  # special tokens plus the prefix
+        if self.max_seq_length <= reserved:
+            raise ValueError(
+                f"max_seq_length={self.max_seq_length} leaves no room for the text: the special tokens"
+                + (f" and the prefix {prefix!r}" if prefix else "") + f" already take {reserved} tokens, so every "
+                f"text would embed identically. Use max_seq_length >= {reserved + 1}."
+            )
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "sentence-transformers", "name": self.name, "model": self.source,
@@ -193,8 +200,11 @@ class SentenceTransformerEmbedder(Embedder):
 
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """Untruncated token counts, special tokens included (what the model compares with max_seq_length)."""
+        texts = _checked_texts(texts)
+        if not texts:  # the tokenizer fails on an empty batch
+            return np.zeros(0, dtype=np.int64)
         encoded = self.model.tokenizer(
-            [self.prefix + t for t in _checked_texts(texts)], add_special_tokens=True, truncation=False, verbose=False,
+            [self.prefix + t for t in texts], add_special_tokens=True, truncation=False, verbose=False,
             return_attention_mask=False, return_token_type_ids=False,
         )
         return np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
@@ -247,8 +257,16 @@ class TfidfEmbedder(Embedder):
                 "DRA would treat the completions as identical. Embed these texts with a transformer backend "
                 f"(get_embedder('minilm')), or lower ngram_range. ({err})"
             ) from None
-        featureless = (np.abs(features).sum(axis=1) == 0).astype(np.float32)[:, None]
-        return np.hstack([features, featureless]), 0, None
+        featureless = np.abs(features).sum(axis=1) == 0
+        analyzer = vectorizer.build_analyzer()
+        dropped = [i for i in np.flatnonzero(featureless) if analyzer(texts[i])]
+        if dropped:  # n-grams that max_features left out: such texts would look identical to empty ones
+            raise ValueError(
+                f"max_features={self.max_features} keeps none of the n-grams of {len(dropped)} text(s) (first: "
+                f"{texts[dropped[0]][:40]!r}), which would make them identical to each other and to empty texts; "
+                "raise max_features or pass max_features=None."
+            )
+        return np.hstack([features, featureless.astype(np.float32)[:, None]]), 0, None
 
 
 # ------------------------------------------------------------------------------------------------ loading

@@ -63,7 +63,7 @@ def _to_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
             arr = arr.astype(np.float32)
         elif arr.dtype.itemsize > 8:  # long double: torch has no such dtype
             arr = arr.astype(np.float64)
-        x = torch.from_numpy(np.ascontiguousarray(arr))
+        x = torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))  # keeps 0-d shapes
     elif not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, a numpy array or a list of numbers, got {type(x).__name__}.")
     if x.dtype == torch.bool or x.is_complex():
