@@ -21,9 +21,10 @@ Backends (``name``):
 
   Truncation, faithfully: the authors called jina's own ``encode(texts, max_length=3584)``, which cuts at
   3,584 tokens, and nomic's ``SentenceTransformer.encode(texts, max_tokens_per_text=3584)``. That keyword
-  does not exist in sentence-transformers; the versions they ran accepted unknown keywords and dropped it, so
-  their nomic runs cut at the model's own limit (8,192 tokens in its sentence_bert_config), i.e. paper-length
-  completions were embedded whole. (sentence-transformers 6.2, pinned here, refuses the keyword.)
+  does not exist in sentence-transformers; the versions they ran accepted unknown keywords and dropped it
+  (issue 18), so their nomic runs cut at the model's own limit (the 8,192-token context nomic documents, as
+  its sentence-transformers config sets it), i.e. paper-length completions were embedded whole.
+  (sentence-transformers 6.2, pinned here, refuses the keyword: a test checks that.)
   ``max_seq_length="authors"`` reproduces what each model effectively did in their runs (jina 3,584, nomic
   the model's own limit); the default, 3,584 for both, is what the authors evidently meant.
   ``max_seq_length="model"`` keeps any model's own configured limit.

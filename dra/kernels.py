@@ -325,7 +325,7 @@ def _raise_bad_denominator(denom: torch.Tensor, unit: str) -> None:
     value = denom[b, i].item()
     raise ValueError(
         f"1 + SMI = {value:.3g} < 1/{n} for completion {i} of {unit} {b}: its cosine similarities to the other "
-        f"completions are negative on balance. With non-negative similarities 1 <= 1 + SMI <= {n}, so no weight "
+        f"completions are negative on balance. With non-negative similarities 1 + SMI >= 1, so no weight "
         f"exceeds 1; the paper's R / (1 + SMI) would here multiply the reward by "
         + (f"{1 / value:.3g}, more than the {n}-fold damping of a fully redundant completion"
            if value > 0 else "a non-positive number (inf or a flipped sign)")
@@ -363,14 +363,16 @@ def adjust_rewards(
             >= 0 on the unclipped (positive semi-definite) similarity matrix already.
         adjust_negative: True (paper) divides every reward, so a redundant wrong answer with a negative
             reward is penalised less than a distinct one; False leaves rewards <= 0 as they are, so only
-            positive rewards are re-weighted.
+            positive rewards are re-weighted. Under the paper's full reward (format + 2 x cosine) a
+            well-formatted wrong answer earns 0 to 1, so this option does not reach it (notebook 02, section 7).
 
     Where the paper's formula stops making sense: with n completions compared (G, or device_batch_size),
-    non-negative similarities give 1 <= 1 + SMI <= n, i.e. weights in [1/n, 1]. Negative similarities can
+    non-negative similarities give 1 <= 1 + SMI <= n for graph cut (n + 1 for facility location), i.e.
+    weights in [1/n, 1]. Negative similarities can
     push 1 + SMI below 1 (the weight, and the reward, grow) and down to 0 or below (inf, a flipped sign).
     Weights in (1, n] are kept, as the paper's formula says; a denominator below 1/n would amplify a reward by
     more than the n-fold damping that the most redundant completion receives, and near 0 by any amount (two
-    nearly opposite embeddings give rewards of ~1e5), so it raises ValueError naming
+    nearly opposite embeddings gave rewards of 5e5 under the former 1e-6 guard), so it raises ValueError naming
     negative_similarity='clip'. Real sentence embeddings of one prompt's completions are almost always
     positively correlated, so this guards an edge, not the common case.
 

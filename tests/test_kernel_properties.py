@@ -24,7 +24,9 @@ def groups(draw, max_b: int = 3, max_g: int = 8, max_d: int = 12):
 
 
 def reference_weights(x: np.ndarray, g: int, kernel: str) -> np.ndarray:
-    return 1.0 / (1.0 + np.concatenate([ref_smi(grp, kernel) for grp in x.reshape(-1, g, x.shape[1])]))
+    """1 / (1 + SMI) from the independent per-group reference (inf where 1 + SMI = 0: the kernel refuses those)."""
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 + np.concatenate([ref_smi(grp, kernel) for grp in x.reshape(-1, g, x.shape[1])]))
 
 
 @PROPERTY_SETTINGS
