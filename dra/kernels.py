@@ -9,14 +9,18 @@ the completions. The paper uses the Graph-Cut SMI, so that 1 + SMI is the i-th r
 similarity matrix (s_ii = 1). The adjusted rewards then enter the usual GRPO group statistics.
 
 Everything here is batched: embeddings arrive flat as (B*G, d), consecutive rows form a group (TRL's
-layout), and no Python loop runs over groups. Inputs may be torch tensors or numpy arrays; numpy in gives
-numpy out. Computation is in the embeddings' floating dtype on their device (float64 for the log-det
-solve, which needs it).
+layout), and no Python loop runs over groups. Inputs may be torch tensors, numpy arrays or nested lists of
+numbers; numpy or lists in give numpy out. Computation runs on the embeddings' device in at least float32:
+half-precision (float16, bfloat16) and integer inputs are upcast to float32, float64 stays float64 (the
+log-det solve always uses float64). Results come back in that computation dtype, so float16 embeddings give
+float32 weights, as the authors' code (which always computes in float32) does. A row whose squared norm
+overflows or underflows float32 is rescaled (cosine similarity does not depend on a row's scale).
 
 What is decided here that the paper leaves open (see `adjust_rewards`):
-- Cosine similarity can be negative, so 1 + SMI can be near zero or negative. The paper's formula is the
-  default (`negative_similarity="keep"`); a denominator below `MIN_DENOMINATOR` raises instead of
-  returning inf or a sign-flipped reward. `negative_similarity="clip"` treats anti-similar pairs as
+- Cosine similarity can be negative, so 1 + SMI can be below 1, near zero or negative. The paper's formula is
+  the default (`negative_similarity="keep"`) wherever it is well defined; a denominator below 1/n (n the
+  number of completions compared, G or the device slice) raises instead of amplifying a reward more than
+  n-fold, returning inf or flipping its sign. `negative_similarity="clip"` treats anti-similar pairs as
   unrelated (s_ij -> max(s_ij, 0)), which keeps every denominator >= 1.
 - The paper divides the signed reward, so a redundant wrong answer (negative cosine reward) is penalised
   less than a distinct one. `adjust_negative=False` leaves rewards <= 0 untouched instead.
@@ -24,7 +28,7 @@ What is decided here that the paper leaves open (see `adjust_rewards`):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal, Union
 
 import numpy as np
 import torch
@@ -33,10 +37,10 @@ Kernel = Literal["graph_cut", "facility_location", "log_det"]
 KERNELS: tuple[str, ...] = ("graph_cut", "facility_location", "log_det")
 SCOPES: tuple[str, ...] = ("group", "device")
 ADVANTAGE_SCALES: tuple[str, ...] = ("group", "batch", "none")
+NEGATIVE_SIMILARITY: tuple[str, ...] = ("keep", "clip")
+# What the public functions take and give back: numpy (or nested lists) in, numpy out; torch in, torch out.
+Array = Union[torch.Tensor, np.ndarray]
 
-# A denominator 1 + SMI at or below this is treated as degenerate: dividing by it would give inf or flip
-# the reward's sign. Only reachable when similarities are strongly negative.
-MIN_DENOMINATOR = 1e-6
 # Ridge added to the similarity matrix before the log-det solve: identical completions make it singular.
 LOG_DET_RIDGE = 1e-3
 # TRL 1.16 divides by (std + 1e-4) in GRPOTrainer._generate_and_score_completions.
@@ -44,114 +48,165 @@ TRL_STD_EPS = 1e-4
 
 
 def _to_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
-    """Return (tensor, came_from_numpy). Lists and numpy arrays become tensors without a copy where possible."""
-    if isinstance(x, torch.Tensor):
-        return x, False
+    """(tensor in at least float32, came_from_numpy). Lists and numpy arrays become tensors without a copy
+    where possible; bool, complex, text and object data are refused."""
+    to_numpy = not isinstance(x, torch.Tensor)
     if isinstance(x, (np.ndarray, list, tuple)):
-        arr = np.asarray(x)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}.")
-        return torch.from_numpy(np.ascontiguousarray(arr)), True
-    raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}.")
+        try:
+            arr = np.asarray(x)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers; numpy could not build one: {err}") from None
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold real numbers (int or float), got dtype {arr.dtype}; convert it first, "
+                            f"e.g. np.asarray({name}, dtype=float).")
+        if arr.dtype.kind in "iu" or arr.dtype.itemsize < 4:
+            arr = arr.astype(np.float32)
+        elif arr.dtype.itemsize > 8:  # long double: torch has no such dtype
+            arr = arr.astype(np.float64)
+        x = torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))  # keeps 0-d shapes
+    elif not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, a numpy array or a list of numbers, got {type(x).__name__}.")
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}; convert it first, e.g. {name}.float().")
+    if not x.is_floating_point() or x.element_size() < 4:
+        x = x.to(torch.float32)
+    return x, to_numpy
 
 
-def _back(t: torch.Tensor, to_numpy: bool):
+def _back(t: torch.Tensor, to_numpy: bool) -> Array:
     return t.detach().cpu().numpy() if to_numpy else t
 
 
-def _check_group_size(n: int, group_size: int, what: str) -> int:
-    if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)):
-        raise ValueError(f"group_size must be an int, got {group_size!r}.")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}.")
+def _check_size(value, name: str) -> int:
+    """A positive int (numpy ints accepted, bools and floats refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}.")
+    return int(value)
+
+
+def _n_groups(n: int, size: int, what: str, name: str = "group_size") -> int:
+    """Number of consecutive blocks of `size` rows in `n` rows; `name` is the argument that set `size`."""
+    size = _check_size(size, name)
     if n == 0:
-        raise ValueError(f"{what} is empty: need at least one group of {group_size}.")
-    if n % group_size:
-        raise ValueError(
-            f"{what} has {n} rows, which is not divisible by group_size={group_size}: "
-            "rows must come as consecutive groups of group_size completions per prompt."
-        )
-    return n // group_size
+        raise ValueError(f"{what} is empty: need at least one group of {size}.")
+    if n % size:
+        layout = ("rows must come as consecutive groups of group_size completions per prompt" if name == "group_size"
+                  else "the authors' scope cuts the batch into consecutive slices of device_batch_size completions "
+                       "(one training process's batch), so it must divide the total")
+        raise ValueError(f"{what} has {n} rows, which is not divisible by {name}={size}: {layout}.")
+    return n // size
 
 
-def _check_choice(value: str, allowed: tuple[str, ...], name: str) -> None:
+def _check_choice(value, allowed: tuple[str, ...], name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {', '.join(allowed)}; got {type(value).__name__}.")
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
 
 
-def _grouped(embeddings, group_size: int) -> tuple[torch.Tensor, bool]:
-    """Validate (B*G, d) embeddings and view them as (B, G, d)."""
+def _as_embeddings(embeddings) -> tuple[torch.Tensor, bool]:
+    """Validate flat (B*G, d) embeddings: a 2-D array of real numbers with d > 0."""
     x, to_numpy = _to_tensor(embeddings, "embeddings")
     if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (B*G, d), got shape {tuple(x.shape)}.")
-    if not x.is_floating_point():
-        x = x.to(torch.float32)
-    b = _check_group_size(x.shape[0], group_size, "embeddings")
-    if x.shape[1] == 0:
-        raise ValueError("embeddings have dimension 0.")
-    return x.reshape(b, group_size, -1), to_numpy
+        hint = " (for (B, G, d) embeddings pass x.reshape(-1, d))" if x.ndim == 3 else ""
+        raise ValueError(f"embeddings must be 2-D (B*G, d), one row per completion with each prompt's G rows "
+                         f"consecutive; got shape {tuple(x.shape)}{hint}.")
+    if x.shape[1] == 0 and x.shape[0] > 0:
+        raise ValueError(f"embeddings have dimension 0 (shape {tuple(x.shape)}): every completion needs a vector.")
+    return x, to_numpy
 
 
-def _check_norms(norms: torch.Tensor) -> None:
-    """Norms (or squared norms) must be positive and finite. One reduction on the hot path: NaN fails every
-    comparison, inf fails the upper bound."""
-    if not ((norms > 0) & (norms < float("inf"))).all():
-        _raise_bad_norms(norms)
+def _grouped(embeddings, size: int, name: str = "group_size") -> tuple[torch.Tensor, bool]:
+    """Validate (B*G, d) embeddings and view them as (B, size, d)."""
+    x, to_numpy = _as_embeddings(embeddings)
+    b = _n_groups(x.shape[0], size, "embeddings", name)
+    return x.reshape(b, int(size), -1), to_numpy
 
 
-def _gram(embeddings, group_size: int) -> tuple[torch.Tensor, bool]:
-    """(B, G, G) cosine similarities from (B*G, d) embeddings in one pass over the embeddings.
+def _well_scaled(norms: torch.Tensor) -> bool:
+    """Whether every row norm is finite and its square a normal float (not 0 or subnormal, where the norm, and
+    so every cosine of the row, loses precision). One reduction on the hot path: NaN fails every comparison."""
+    tiny = torch.finfo(norms.dtype).tiny ** 0.5
+    return bool(((norms >= tiny) & (norms < float("inf"))).all())
+
+
+def _rescaled_rows(grouped: torch.Tensor) -> torch.Tensor:
+    """The slow path when some norm is not well scaled: refuse NaN/inf and all-zero rows with their own message,
+    else divide every row by its largest |entry|, which leaves cosines unchanged and brings every norm into
+    [1, sqrt(d)] (in float32, squared norms overflow above ~1.8e19 and lose precision below ~1.1e-19)."""
+    flat = grouped.reshape(-1, grouped.shape[-1])
+    bad = (~torch.isfinite(flat).all(1)).nonzero().flatten()[:5].tolist()
+    if bad:
+        raise ValueError(f"embeddings contain NaN or inf (rows {bad}); check the embedder's output.")
+    scale = flat.abs().amax(1)
+    bad = (scale == 0).nonzero().flatten()[:5].tolist()
+    if bad:
+        raise ValueError(
+            f"embeddings rows {bad} are all zeros: a zero vector has no direction, so its cosine similarity is "
+            "undefined. Give every completion a real embedding (dra.embed returns unit vectors, even for an "
+            "empty text) or drop the group."
+        )
+    return grouped / scale.reshape(grouped.shape[:-1]).unsqueeze(-1)
+
+
+def _with_valid_norms(compute: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                      grouped: torch.Tensor) -> torch.Tensor:
+    """compute(grouped) -> (result, row norms); rerun on rescaled rows when a norm is not well scaled."""
+    result, norms = compute(grouped)
+    if not _well_scaled(norms):
+        result, norms = compute(_rescaled_rows(grouped))
+    return result
+
+
+def _gram_and_norms(grouped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    gram = torch.bmm(grouped, grouped.transpose(1, 2))
+    return gram, torch.diagonal(gram, dim1=1, dim2=2).sqrt()
+
+
+def _gram(grouped: torch.Tensor) -> torch.Tensor:
+    """(B, G, G) cosine similarities from (B, G, d) embeddings in one pass over the embeddings.
 
     The norms are read off the Gram matrix's diagonal, and so is validation: a row holding NaN or inf has a
     non-finite squared norm, so the embeddings themselves are read only once, by the batched matmul.
     """
-    grouped, to_numpy = _grouped(embeddings, group_size)
-    gram = torch.bmm(grouped, grouped.transpose(1, 2))
-    sq_norms = torch.diagonal(gram, dim1=1, dim2=2)
-    _check_norms(sq_norms)
-    inv_norm = sq_norms.rsqrt()
-    return gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1), to_numpy
+    gram = _with_valid_norms(_gram_and_norms, grouped)
+    inv_norm = torch.diagonal(gram, dim1=1, dim2=2).rsqrt()
+    return gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
 
 
-def _graph_cut_smi(embeddings, group_size: int) -> tuple[torch.Tensor, bool]:
+def _graph_cut_and_norms(grouped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    norms = torch.linalg.vector_norm(grouped, dim=2)
+    inv_norm = norms.reciprocal()
+    unit_sum = torch.bmm(inv_norm.unsqueeze(1), grouped)  # (B, 1, d): sum_j u_j
+    row_sums = torch.bmm(grouped, unit_sum.transpose(1, 2)).squeeze(2) * inv_norm
+    return row_sums - 1.0, norms
+
+
+def _graph_cut_smi(grouped: torch.Tensor) -> torch.Tensor:
     """(B, G) graph-cut SMI without the G x G matrix: sum_j cos_ij = u_i . sum_j u_j with u = x / |x|.
 
     Two batched matrix-vector products instead of a batched G x G matmul: about half the time of `_gram`
     at G = 6, d = 384 (notebook 02's benchmark), for the paper's default kernel.
     """
-    grouped, to_numpy = _grouped(embeddings, group_size)
-    norms = torch.linalg.vector_norm(grouped, dim=2)
-    _check_norms(norms)
-    inv_norm = norms.reciprocal()
-    unit_sum = torch.bmm(inv_norm.unsqueeze(1), grouped)  # (B, 1, d): sum_j u_j
-    row_sums = torch.bmm(grouped, unit_sum.transpose(1, 2)).squeeze(2) * inv_norm
-    return row_sums - 1.0, to_numpy
+    smi = _with_valid_norms(_graph_cut_and_norms, grouped)
+    return smi if grouped.shape[1] > 1 else torch.zeros_like(smi)  # u.u = 1 up to rounding; exactly 0 here
 
 
-def _raise_bad_norms(norms: torch.Tensor) -> None:
-    flat = norms.flatten()
-    bad = (~torch.isfinite(flat)).nonzero().flatten()[:5].tolist()
-    if bad:
-        raise ValueError(f"embeddings contain NaN or inf (rows {bad}); check the embedder's output.")
-    bad = (flat <= 0).nonzero().flatten()[:5].tolist()
-    raise ValueError(
-        f"embeddings rows {bad} have zero norm, so their cosine similarity is undefined; "
-        "an empty completion text usually causes this: embed a placeholder or drop the group."
-    )
-
-
-def similarity(embeddings, group_size: int):
+def similarity(embeddings: Array, group_size: int) -> Array:
     """Cosine similarity within each group.
 
     Args:
-        embeddings: (B*G, d) tensor or array; rows i*G .. i*G+G-1 are the completions of prompt i.
-            Need not be normalised.
+        embeddings: (B*G, d) tensor, array or nested list; rows i*G .. i*G+G-1 are the completions of prompt
+            i. Need not be normalised.
         group_size: G, the number of completions per prompt.
 
     Returns:
-        (B, G, G) similarity matrices L with L[b, i, i] = 1.
+        (B, G, G) similarity matrices L with L[b, i, i] = 1, in float32 (float64 for float64 embeddings).
     """
-    sim, to_numpy = _gram(embeddings, group_size)
+    grouped, to_numpy = _grouped(embeddings, group_size)
+    sim = _gram(grouped)
     # Rounding can push |cos| a hair above 1 and the diagonal away from exactly 1; only the displayed
     # matrix is tidied, the scores are insensitive to it.
     sim = sim.clamp(-1.0, 1.0)
@@ -181,7 +236,7 @@ def _smi_from_similarity(sim: torch.Tensor, kernel: str) -> torch.Tensor:
     raise AssertionError(kernel)
 
 
-def smi_scores(embeddings, group_size: int, kernel: Kernel = "graph_cut"):
+def smi_scores(embeddings: Array, group_size: int, kernel: Kernel = "graph_cut") -> Array:
     """Submodular mutual information SMI({o_i}; C \\ {o_i}) of each completion with the rest of its group.
 
     With cosine similarities s_ij, A = {o_i} and Q = C \\ {o_i}, the instantiations of Iyer, Khargonkar,
@@ -205,82 +260,90 @@ def smi_scores(embeddings, group_size: int, kernel: Kernel = "graph_cut"):
     LogDet were defined for non-negative similarity kernels; negative cosines are passed through as they are.
 
     Returns:
-        (B*G,) scores, same dtype as the embeddings.
+        (B*G,) scores in the computation dtype (float32, or float64 for float64 embeddings).
     """
     _check_choice(kernel, KERNELS, "kernel")
-    smi, to_numpy = _smi(embeddings, group_size, kernel, "keep")
-    return _back(smi.reshape(-1), to_numpy)
+    grouped, to_numpy = _grouped(embeddings, group_size)
+    return _back(_smi(grouped, kernel, "keep").reshape(-1), to_numpy)
 
 
-def _smi(embeddings, group_size: int, kernel: str, negative_similarity: str) -> tuple[torch.Tensor, bool]:
+def _smi(grouped: torch.Tensor, kernel: str, negative_similarity: str) -> torch.Tensor:
     """(B, G) SMI scores; the paper's default (graph cut, cosines as they are) skips the G x G matrix."""
     if kernel == "graph_cut" and negative_similarity == "keep":
-        return _graph_cut_smi(embeddings, group_size)
-    sim, to_numpy = _gram(embeddings, group_size)
+        return _graph_cut_smi(grouped)
+    sim = _gram(grouped)
     # Log-det needs the positive semi-definite Gram matrix, on which its SMI is already >= 0: clipping would
     # break that, and there is nothing to guard.
     if negative_similarity == "clip" and kernel != "log_det":
         sim = sim.clamp_min(0.0)
-    return _smi_from_similarity(sim, kernel), to_numpy
+    return _smi_from_similarity(sim, kernel)
 
 
-def _as_rewards(rewards) -> tuple[torch.Tensor, bool]:
-    """Validate (B*G,) rewards: 1-D, numeric (cast to float32 when integral), finite."""
-    r, to_numpy = _to_tensor(rewards, "rewards")
+def _as_rewards(rewards, name: str = "rewards") -> tuple[torch.Tensor, bool]:
+    """Validate (B*G,) rewards (or weights): 1-D, real numbers (in at least float32), finite."""
+    r, to_numpy = _to_tensor(rewards, name)
     if r.ndim != 1:
-        raise ValueError(f"rewards must be 1-D (B*G,), got shape {tuple(r.shape)}.")
-    if not r.is_floating_point():
-        r = r.to(torch.float32)
+        raise ValueError(f"{name} must be 1-D (B*G,), one value per completion; got shape {tuple(r.shape)}.")
     if not torch.isfinite(r).all():
         bad = (~torch.isfinite(r)).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"rewards contain NaN or inf at positions {bad}; fix the reward function.")
+        raise ValueError(f"{name} contain NaN or inf at positions {bad}; fix what computed them.")
     return r, to_numpy
 
 
 def diversity_weights(
-    embeddings,
+    embeddings: Array,
     group_size: int,
     kernel: Kernel = "graph_cut",
     negative_similarity: Literal["keep", "clip"] = "keep",
-):
-    """1 / (1 + SMI) per completion, (B*G,). Identical completions give 1/G (graph cut), orthogonal give 1."""
-    weights, to_numpy = _weights(embeddings, group_size, kernel, negative_similarity)
-    return _back(weights, to_numpy)
+) -> Array:
+    """1 / (1 + SMI) per completion, (B*G,). Identical completions give 1/G (graph cut), orthogonal give 1.
 
-
-def _weights(embeddings, group_size: int, kernel: str, negative_similarity: str) -> tuple[torch.Tensor, bool]:
-    """(B*G,) tensor of 1 / (1 + SMI), and whether the input was numpy."""
+    With non-negative similarities the graph-cut weights lie in [1/G, 1]. Anti-similar siblings (negative
+    cosines) push a weight above 1, which the paper's formula allows; a weight above G (1 + SMI < 1/G) raises
+    ValueError, see `adjust_rewards`. Returns float32 (float64 for float64 embeddings).
+    """
     _check_choice(kernel, KERNELS, "kernel")
-    _check_choice(negative_similarity, ("keep", "clip"), "negative_similarity")
-    smi, to_numpy = _smi(embeddings, group_size, kernel, negative_similarity)
-    denom = 1.0 + smi
-    if not (denom > MIN_DENOMINATOR).all():  # also catches NaN
-        _raise_bad_denominator(denom)
-    return (1.0 / denom).reshape(-1), to_numpy
+    _check_choice(negative_similarity, NEGATIVE_SIMILARITY, "negative_similarity")
+    grouped, to_numpy = _grouped(embeddings, group_size)
+    return _back(_weights(grouped, kernel, negative_similarity, "group"), to_numpy)
 
 
-def _raise_bad_denominator(denom: torch.Tensor) -> None:
+def _weights(grouped: torch.Tensor, kernel: str, negative_similarity: str, unit: str) -> torch.Tensor:
+    """(B*G,) tensor of 1 / (1 + SMI) for (B, n, d) embeddings; refuses denominators below 1/n."""
+    denom = 1.0 + _smi(grouped, kernel, negative_similarity)
+    if not (denom >= 1.0 / grouped.shape[1]).all():  # also catches NaN
+        _raise_bad_denominator(denom, unit)
+    return denom.reciprocal().reshape(-1)
+
+
+def _raise_bad_denominator(denom: torch.Tensor, unit: str) -> None:
     if not torch.isfinite(denom).all():
-        raise ValueError("the SMI is not finite; the similarity matrix is numerically degenerate (report this).")
-    where = (denom <= MIN_DENOMINATOR).nonzero()[0].tolist()
+        raise ValueError("the SMI is not finite although the embeddings are; the similarity matrix is numerically "
+                         "degenerate (please report this with the embeddings).")
+    n = denom.shape[1]
+    b, i = (denom < 1.0 / n).nonzero()[0].tolist()
+    value = denom[b, i].item()
     raise ValueError(
-        f"1 + SMI = {denom[tuple(where)].item():.3g} <= {MIN_DENOMINATOR} for completion {where[1]} of "
-        f"group {where[0]}: its similarities to the rest of the group are strongly negative, so the "
-        "paper's R / (1 + SMI) would be inf or flip the reward's sign. Pass "
-        "negative_similarity='clip' to treat anti-similar completions as unrelated."
+        f"1 + SMI = {value:.3g} < 1/{n} for completion {i} of {unit} {b}: its cosine similarities to the other "
+        f"completions are negative on balance. With non-negative similarities 1 + SMI >= 1, so no weight "
+        f"exceeds 1; the paper's R / (1 + SMI) would here multiply the reward by "
+        + (f"{1 / value:.3g}, more than the {n}-fold damping of a fully redundant completion"
+           if value > 0 else "a non-positive number (inf or a flipped sign)")
+        + ". Pass negative_similarity='clip' to treat anti-similar completions as unrelated (weights in "
+        f"[1/{n}, 1])."
     )
 
 
 def adjust_rewards(
-    rewards,
-    embeddings,
+    rewards: Array,
+    embeddings: Array,
     group_size: int,
     kernel: Kernel = "graph_cut",
     scope: Literal["group", "device"] = "group",
     device_batch_size: int | None = None,
     negative_similarity: Literal["keep", "clip"] = "keep",
     adjust_negative: bool = True,
-):
+) -> Array:
     """DRA: R~_i = R_i / (1 + SMI({o_i}; C \\ {o_i})), for (B*G,) rewards and (B*G, d) embeddings.
 
     Args:
@@ -292,60 +355,86 @@ def adjust_rewards(
             authors' code, which computes the similarity over the completions one training process holds:
             consecutive slices of `device_batch_size` completions, which split and mix prompt groups when
             device_batch_size is not a multiple of G (their recipe: 4 completions per device, G = 6). The
-            authors also add 1e-6 to the row sum; that is left out here (a relative change below 1e-6).
-        device_batch_size: completions per process; required for scope="device".
+            authors also add 1e-6 to the row sum; that is left out here (a relative change below 1e-6;
+            tests/test_kernels.py::test_device_scope_matches_the_authors_transcription measures it).
+        device_batch_size: completions per process; required for scope="device", must divide B*G.
         negative_similarity: "keep" (paper) uses the cosine as it is; "clip" uses max(s_ij, 0), so
             1 + SMI >= 1 and the weights lie in [1/G, 1] for graph cut. Log-det ignores it: its SMI is
             >= 0 on the unclipped (positive semi-definite) similarity matrix already.
         adjust_negative: True (paper) divides every reward, so a redundant wrong answer with a negative
             reward is penalised less than a distinct one; False leaves rewards <= 0 as they are, so only
-            positive rewards are re-weighted.
+            positive rewards are re-weighted. Under the paper's full reward (format + 2 x cosine) a
+            well-formatted wrong answer earns 0 to 1, so this option does not reach it (notebook 02, section 7).
+
+    Where the paper's formula stops making sense: with n completions compared (G, or device_batch_size),
+    non-negative similarities give 1 <= 1 + SMI <= n for graph cut (n + 1 for facility location), i.e.
+    weights in [1/n, 1]. Negative similarities can
+    push 1 + SMI below 1 (the weight, and the reward, grow) and down to 0 or below (inf, a flipped sign).
+    Weights in (1, n] are kept, as the paper's formula says; a denominator below 1/n would amplify a reward by
+    more than the n-fold damping that the most redundant completion receives, and near 0 by any amount (two
+    nearly opposite embeddings gave rewards of 5e5 under the former 1e-6 guard), so it raises ValueError naming
+    negative_similarity='clip'. Real sentence embeddings of one prompt's completions are almost always
+    positively correlated, so this guards an edge, not the common case.
 
     Returns:
-        (B*G,) adjusted rewards. Raises ValueError on bad input or a degenerate denominator (see
-        `diversity_weights`).
+        (B*G,) adjusted rewards in the rewards' dtype (at least float32). Raises TypeError for arguments of
+        the wrong type and ValueError for bad values or a denominator below 1/n.
     """
+    _check_choice(kernel, KERNELS, "kernel")
     _check_choice(scope, SCOPES, "scope")
-    if scope == "device":
-        if device_batch_size is None:
-            raise ValueError("scope='device' needs device_batch_size (completions per training process).")
-        slice_size = device_batch_size
-    else:
-        if device_batch_size is not None:
-            raise ValueError("device_batch_size only applies to scope='device'; leave it None for scope='group'.")
-        slice_size = group_size
-    # The group structure still has to be valid, even when the similarity uses device slices.
-    emb_rows = embeddings.shape[0] if hasattr(embeddings, "shape") else len(embeddings)
-    _check_group_size(emb_rows, group_size, "embeddings")
+    _check_choice(negative_similarity, NEGATIVE_SIMILARITY, "negative_similarity")
+    if not isinstance(adjust_negative, (bool, np.bool_)):
+        raise TypeError(f"adjust_negative must be True or False, got {adjust_negative!r}.")
+    if scope == "device" and device_batch_size is None:
+        raise ValueError("scope='device' needs device_batch_size (completions per training process).")
+    if scope == "group" and device_batch_size is not None:
+        raise ValueError("device_batch_size only applies to scope='device'; leave it None for scope='group'.")
+    x, _ = _as_embeddings(embeddings)
+    # The group structure must be valid even when the similarity uses device slices.
+    _n_groups(x.shape[0], group_size, "embeddings")
     r, to_numpy = _as_rewards(rewards)
-    if r.shape[0] != emb_rows:
-        raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {emb_rows} rows; they must match.")
-    w, _ = _weights(embeddings, slice_size, kernel, negative_similarity)
+    if r.shape[0] != x.shape[0]:
+        raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {x.shape[0]} rows; they must match.")
+    if scope == "device":
+        grouped, _ = _grouped(x, device_batch_size, "device_batch_size")
+    else:
+        grouped = x.reshape(-1, group_size, x.shape[1])
+    w = _weights(grouped, kernel, negative_similarity, "device slice" if scope == "device" else "group")
     w = w.to(device=r.device, dtype=r.dtype)
     adjusted = r * w if adjust_negative else torch.where(r > 0, r * w, r)
     return _back(adjusted, to_numpy)
 
 
-def group_advantages(rewards, group_size: int, scale: Literal["group", "batch", "none"] = "group"):
+def group_advantages(rewards: Array, group_size: int, scale: Literal["group", "batch", "none"] = "group") -> Array:
     """GRPO advantages exactly as TRL 1.16's GRPOTrainer computes them from the (gathered) summed rewards.
 
     A_i = R_i - mean_group(R), divided by (std + 1e-4) where std is the unbiased standard deviation within
     the group (`scale="group"`, GRPO), over the whole batch (`scale="batch"`), or not at all
     (`scale="none"`, Dr. GRPO). TRL computes the batch std over all processes' rewards: call this on the
     gathered rewards to match. Like TRL, a single sample has std 0 (not NaN), so its advantage is 0.
+    Half-precision rewards are computed in float32 (TRL's rewards are float32).
     """
     _check_choice(scale, ADVANTAGE_SCALES, "scale")
     r, to_numpy = _as_rewards(rewards)
-    b = _check_group_size(r.shape[0], group_size, "rewards")
-    grouped = r.view(b, group_size)
-    adv = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)
+    b = _n_groups(r.shape[0], group_size, "rewards")
+    adv = r - r.view(b, group_size).mean(dim=1).repeat_interleave(group_size)
+    if scale == "none":
+        return _back(adv, to_numpy)
     if scale == "group" and group_size > 1:
-        adv = adv / (grouped.std(dim=1).repeat_interleave(group_size) + TRL_STD_EPS)
-    elif scale == "group" or (scale == "batch" and r.numel() == 1):
-        adv = adv / TRL_STD_EPS  # std 0, as TRL
-    elif scale == "batch":
-        adv = adv / (r.std() + TRL_STD_EPS)
-    return _back(adv, to_numpy)
+        std = _unbiased_std(r.view(b, group_size)).repeat_interleave(group_size)
+    elif scale == "batch" and r.numel() > 1:
+        std = _unbiased_std(r)
+    else:  # a single sample: std 0, as TRL
+        std = torch.zeros_like(r)
+    return _back(adv / (std + TRL_STD_EPS), to_numpy)
+
+
+def _unbiased_std(x: torch.Tensor) -> torch.Tensor:
+    """Unbiased std over the last dimension with the same operations as TRL's `nanstd` (mean of squared
+    deviations times n / (n - 1)), so advantages match TRL's bit for bit rather than to rounding."""
+    n = x.shape[-1]
+    variance = ((x - x.mean(dim=-1, keepdim=True)) ** 2).mean(dim=-1) * (n / (n - 1))
+    return variance.sqrt()
 
 
 WEIGHTINGS: tuple[str, ...] = ("raw", "mean_normalized", "group_mean", "shuffled")
@@ -364,8 +453,8 @@ def reweight(weights, group_size: int, mode: str = "raw", generator: torch.Gener
       the same weight distribution, detached from which completion is redundant.
     """
     _check_choice(mode, WEIGHTINGS, "mode")
-    w, to_numpy = _as_rewards(weights)
-    b = _check_group_size(w.shape[0], group_size, "weights")
+    w, to_numpy = _as_rewards(weights, "weights")
+    b = _n_groups(w.shape[0], group_size, "weights")
     grouped = w.view(b, group_size)
     if mode == "mean_normalized":
         grouped = grouped / grouped.mean(dim=1, keepdim=True)

@@ -198,14 +198,22 @@ def is_correct(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEO
 # ----------------------------------------------------------------------------------------------- rewards
 
 def completion_text(completion: Any) -> str:
-    """The text of one TRL completion: a string, or the last message's content in conversational mode."""
+    """The text that is graded for one TRL completion: a string as it is, or in conversational mode the content
+    of the last message (the final answer, also after tool calls; a content of None reads as "").
+
+    An empty conversation gives "". Anything that is not a string, a message dict or a list of them raises
+    TypeError. What DRA embeds is `dra.embed.embedding_text` (all messages joined, as the authors' trainer);
+    the two agree for one-message completions, i.e. whenever no tool is called.
+    """
+    from dra.embed import message_content
+
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, Sequence) and completion:
-        return completion_text(completion[-1])
-    return ""
+        return message_content(completion)
+    if isinstance(completion, (list, tuple)):
+        return completion_text(completion[-1]) if completion else ""
+    raise TypeError(f"a completion must be a string or a list of messages, got {type(completion).__name__}.")
 
 
 def _gold_answers(n: int, answer: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[Any]:

