@@ -36,6 +36,7 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
+from dra.embed import embedding_text
 from dra.kernels import KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
@@ -167,7 +168,9 @@ class DRAGRPOTrainer(GRPOTrainer):
                 self._metrics[mode][name].append(value)
             return rewards_per_func
         start = time.perf_counter()
-        embeddings = self.accelerator.gather(_embed_local(self.embedder, texts, rewards_per_func.device))
+        # The authors embed every message of a completion joined by a space (identical to `texts` without tools).
+        embedded = [embedding_text(c) for c in completions]
+        embeddings = self.accelerator.gather(_embed_local(self.embedder, embedded, rewards_per_func.device))
         embed_seconds = time.perf_counter() - start
         # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
         generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
