@@ -3,8 +3,11 @@
 For each prompt, the G sampled completions are compared pairwise (all i < j): the absolute reward difference
 |R_i - R_j| against the cosine distance 1 - cos(e_i, e_j) of their embeddings. Spearman's rank correlation
 over those G(G-1)/2 pairs gives one p-value per prompt; the paper reports that only ~15.7% of 3,000 prompts
-have p < 0.05. The pairs share completions, so they are not independent and the per-prompt p-value is
-approximate; the paper's test has the same property, and this module reproduces it rather than fixing it.
+have p < 0.05. The pairs share completions, so they are not independent and that p-value is approximate;
+`prompt_pvalues` reproduces the paper's test as it is. The share of significant prompts is the test's power at
+the chosen G, not an effect size, so `prompt_effects` adds the per-prompt correlation with an exact
+permutation (Mantel) p-value and a within-prompt variance that respect the dependence, optionally partialling
+out the length difference, and `pool_effects` pools the correlations across prompts with an interval.
 
 Choices the paper leaves open, made explicit here: which reward (binary accuracy, the length-scaled cosine,
 the paper's total, or a length-only control), which embedder, which G, and what to do with prompts where
@@ -292,6 +295,8 @@ class PromptEffects:
         extreme one): with few distinct orderings (G = 4, or a 0/1 reward) it is above 0.05, and no effect,
         however strong, is significant there.
     null_variance: variance of rho over those permutations: the within-prompt variance used for pooling.
+    t_test_size: the share of those permutations in which the pairs' t-test has p < 0.05, i.e. how often it
+        rejects when reward and distance are unrelated, given this prompt's values (nominal: 0.05).
     """
 
     rho: np.ndarray
@@ -299,6 +304,7 @@ class PromptEffects:
     p_permutation: np.ndarray
     p_floor: np.ndarray
     null_variance: np.ndarray
+    t_test_size: np.ndarray
     n_permutations: int
     exact: bool
 
@@ -394,7 +400,7 @@ def prompt_effects(
     perms, exact = label_permutations(g, max_permutations, seed)
     n_pairs = diffs.shape[1]
     nan = np.full(n_prompts, np.nan)
-    result = PromptEffects(nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy(), len(perms), exact)
+    result = PromptEffects(*(nan.copy() for _ in range(6)), len(perms), exact)
     columns = [diffs, dists] + ([] if controls is None else [controls])
     enough = n_pairs >= len(columns) + 1  # 3 pairs for a correlation, 4 for a partial one
     defined = np.all([np.ptp(v, axis=1) > 0 for v in columns], axis=0) & enough
@@ -411,8 +417,10 @@ def prompt_effects(
     informative = ~np.isnan(null[:, 0]) & (variance > _TIE_TOLERANCE**2)
     rows = np.flatnonzero(defined)[informative]
     null = null[informative]
+    df = n_pairs - (2 if z is None else 3)
     result.rho[rows] = null[:, 0]
-    result.p_spearman[rows] = _t_pvalue(null[:, 0], n_pairs - (2 if z is None else 3))
+    result.p_spearman[rows] = _t_pvalue(null[:, 0], df)
+    result.t_test_size[rows] = np.nanmean(np.where(np.isnan(null), np.nan, _t_pvalue(null, df) < ALPHA), axis=1)
     result.p_permutation[rows] = _two_sided_permutation_pvalue(null, null[:, 0])
     extremes = [np.nanmax(null, axis=1), np.nanmin(null, axis=1)]
     result.p_floor[rows] = np.min([_two_sided_permutation_pvalue(null, e) for e in extremes], axis=0)
@@ -529,19 +537,20 @@ def plot_effect_distributions(samples: dict[str, np.ndarray], pooled: dict[str, 
 
 
 def plot_share_and_effect_by_g(rows: Sequence[dict[str, Any]], axes, label: Callable[[dict[str, Any]], str]):
-    """Two panels against G: the share of prompts with permutation p < 0.05 (power) and the pooled rho (effect).
-    One line per label(row)."""
+    """Two panels against G, one colour per label(row): the share of prompts with p < 0.05 (solid: permutation
+    test, dashed: the pairs' t-test), which is power, and the pooled rho with its interval, which is effect."""
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         lines.setdefault(label(row), []).append(row)
     for name, points in lines.items():
         points = sorted(points, key=lambda r: r["G"])
         gs = [r["G"] for r in points]
-        axes[0].plot(gs, [r["share_permutation"] for r in points], "o-", label=name)
+        (line,) = axes[0].plot(gs, [r["share_permutation"] for r in points], "o-", label=name)
+        axes[0].plot(gs, [r["share_spearman"] for r in points], "s--", color=line.get_color(), alpha=0.7)
         est = np.array([r["pooled_estimate"] for r in points])
         err = [est - [r["pooled_ci_low"] for r in points], [r["pooled_ci_high"] for r in points] - est]
-        axes[1].errorbar(gs, est, yerr=err, fmt="o-", capsize=3, label=name)
-    axes[0].set_ylabel("share of prompts, permutation p < 0.05")
+        axes[1].errorbar(gs, est, yerr=err, fmt="o-", capsize=3, color=line.get_color(), label=name)
+    axes[0].set_ylabel("share of prompts with p < 0.05\n(solid: permutation, dashed: t-test)")
     axes[1].set_ylabel("pooled Spearman rho (95% CI)")
     for ax in axes:
         ax.set_xlabel("G (completions per prompt)")
@@ -561,8 +570,26 @@ def plot_pvalue_agreement(p_spearman, p_permutation, ax, title: str, alpha: floa
         f(alpha, color="grey", ls="--", lw=0.8)
     ax.set(xscale="log", yscale="log", xlim=(1e-4, 1.05), ylim=(1e-4, 1.05),
            xlabel="Spearman t-test p (pairs as independent)", ylabel="Mantel permutation p")
-    ax.set_title(f"{title}\np<{alpha}: {(a[keep] < alpha).mean():.1%} (t) vs {(b[keep] < alpha).mean():.1%} "
-                 f"(permutation)", fontsize=9)
+    shares = (f"p<{alpha}: {(a[keep] < alpha).mean():.1%} (t) vs {(b[keep] < alpha).mean():.1%} (permutation)"
+              if keep.any() else "no prompt where both tests are defined")
+    ax.set_title(f"{title}\n{shares}", fontsize=9)
+    return ax
+
+
+def plot_length_control(rows: Sequence[dict[str, Any]], ax, title: str):
+    """Per row with the |Δlength| control: the pooled rho without it (same prompts) and with it, with 95% CIs."""
+    labels = [f"{r['scale'].split('_')[0]}\n{r['reward']}" for r in rows]
+    positions = np.arange(len(rows))
+    for offset, prefix, name, color in [(-0.12, "uncontrolled_same_prompts_", "uncontrolled", "tab:blue"),
+                                        (0.12, "pooled_", "given |Δlength| (partial)", "tab:orange")]:
+        est = np.array([r[f"{prefix}estimate"] for r in rows])
+        err = [est - [r[f"{prefix}ci_low"] for r in rows], [r[f"{prefix}ci_high"] for r in rows] - est]
+        ax.errorbar(positions + offset, est, yerr=err, fmt="o", capsize=3, color=color, label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(positions, labels, fontsize=8)
+    ax.set_ylabel("pooled Spearman rho (95% CI)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -725,6 +752,7 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
     under the permutation test, with intervals; share_attainable: the share where the permutation test could
     reach p < 0.05 at all. null_variance_mean: the mean permutation variance of rho, beside
     independent_pairs_variance = 1 / (pairs - 1), what it would be if the pairs were independent.
+    t_test_size: the mean over prompts of the t-test's rejection rate under relabelling (nominal 0.05).
     With a control, uncontrolled_same_prompts_*: the pooled rho without it on the same prompts (those where
     the partial correlation is defined), so the two estimates compare like with like.
     """
@@ -740,7 +768,9 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
            **{f"share_{name}_ci": [s.ci_low, s.ci_high] for name, s in shares.items()},
            "share_attainable": float((eff.p_floor[defined] < ALPHA).mean()) if defined.any() else float("nan"),
            "null_variance_mean": float(np.mean(eff.null_variance[defined])) if defined.any() else float("nan"),
-           "independent_pairs_variance": 1.0 / (n_pairs - 1), "n_permutations": eff.n_permutations,
+           "independent_pairs_variance": 1.0 / (n_pairs - 1),
+           "t_test_size": float(np.mean(eff.t_test_size[defined])) if defined.any() else float("nan"),
+           "n_permutations": eff.n_permutations,
            "exact_permutations": eff.exact}
     if control != "none":
         raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)

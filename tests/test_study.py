@@ -199,7 +199,7 @@ def scipy_mantel(values_row, emb_group, covariate_row=None):
 
     res = stats.permutation_test((np.arange(len(values_row)),), statistic, permutation_type="pairings",
                                  vectorized=False, n_resamples=10**6)
-    return res.statistic, res.pvalue, np.var(res.null_distribution)
+    return res.statistic, res.pvalue, np.var(res.null_distribution), res.null_distribution
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -213,10 +213,13 @@ def test_prompt_effects_match_scipy_permutation_test(binary):
     np.testing.assert_allclose(eff.rho, rho, atol=1e-12)
     np.testing.assert_allclose(eff.p_spearman, p, atol=1e-12)
     for k in np.flatnonzero(~np.isnan(rho)):
-        want_rho, want_p, want_var = scipy_mantel(rewards[k], emb[k])
+        want_rho, want_p, want_var, null = scipy_mantel(rewards[k], emb[k])
         assert eff.rho[k] == pytest.approx(want_rho, abs=1e-12)
         assert eff.p_permutation[k] == pytest.approx(want_p, abs=1e-12)
         assert eff.null_variance[k] == pytest.approx(want_var, abs=1e-12)
+        # the t-test's size under relabelling: how many relabellings it calls significant (10 pairs, df 8)
+        critical = stats.t.ppf(0.975, 8) / np.sqrt(8 + stats.t.ppf(0.975, 8) ** 2)
+        assert eff.t_test_size[k] == pytest.approx(np.mean(np.abs(null) > critical))
 
 
 def test_partial_effects_match_residual_definition_and_scipy():
@@ -227,7 +230,7 @@ def test_partial_effects_match_residual_definition_and_scipy():
     eff = study.prompt_effects(rewards, emb, covariate=lengths)
     assert not np.isnan(eff.rho).any()
     for k in range(6):
-        want_rho, want_p, want_var = scipy_mantel(rewards[k], emb[k], lengths[k])
+        want_rho, want_p, want_var, _ = scipy_mantel(rewards[k], emb[k], lengths[k])
         assert eff.rho[k] == pytest.approx(want_rho, abs=1e-10)
         assert eff.p_permutation[k] == pytest.approx(want_p, abs=1e-12)
         assert eff.null_variance[k] == pytest.approx(want_var, abs=1e-10)
@@ -298,6 +301,8 @@ def test_permutation_test_is_calibrated_and_its_variance_is_the_sampling_varianc
     # sampling variance across prompts: 10% agreement with 3,000 prompts.
     assert np.mean(eff.rho[defined]) == pytest.approx(0, abs=3 * np.std(eff.rho[defined]) / np.sqrt(n))
     assert np.mean(eff.null_variance[defined]) == pytest.approx(np.var(eff.rho[defined]), rel=0.1)
+    # likewise the t-test's rejection rate under relabelling is its rejection rate across null prompts
+    assert np.mean(eff.t_test_size[defined]) == pytest.approx(np.mean(eff.p_spearman[defined] < 0.05), abs=0.015)
     if binary:  # at most C(6, 3) = 20 distinct labellings: p < 0.05 is out of reach for the permutation test
         assert (eff.p_floor[defined] >= 0.1 - 1e-12).all() and rejection == 0
 
@@ -389,24 +394,25 @@ def coverage(rng, g, binary, n_prompts, reps, weighting="equal", clusters=None, 
     return np.mean(hits)
 
 
-@pytest.mark.parametrize("g, binary", [(4, True), (6, False)])
-def test_pooled_interval_covers_the_mean_correlation(g, binary):
-    """Heterogeneous true correlations, 60 prompts, 200 simulated studies: 95% nominal coverage (the band is
-    about three Monte Carlo standard errors). Inverse-variance weights are biased at G = 4 with a 0/1 reward
-    (the permutation variance depends on the same data as rho): the reason equal weighting is the default."""
+@pytest.mark.parametrize("g, binary, reps", [(4, True, 400), (6, False, 200)])
+def test_pooled_interval_covers_the_mean_correlation(g, binary, reps):
+    """Heterogeneous true correlations, 60 prompts per simulated study: 95% nominal coverage (the band is about
+    three Monte Carlo standard errors). Inverse-variance weights are biased at G = 4 with a 0/1 reward (the
+    permutation variance depends on the same data as rho): the reason equal weighting is the default."""
     rng = np.random.default_rng(10)
-    assert 0.91 <= coverage(rng, g, binary, 60, 200) <= 0.99
+    band = 3 * np.sqrt(0.05 * 0.95 / reps)
+    assert 0.95 - band <= coverage(rng, g, binary, 60, reps) <= 0.95 + band
     if g == 4:
-        assert coverage(rng, g, binary, 60, 200, weighting="inverse_variance") < 0.8
+        assert coverage(rng, g, binary, 60, reps, weighting="inverse_variance") < 0.8
 
 
 def test_cluster_robust_interval_covers_with_clustered_prompts():
-    """40 'puzzles' x 5 groups sharing the puzzle's strength: the interval over puzzles keeps nominal coverage,
-    the one that takes the 200 groups as independent prompts does not."""
+    """40 'puzzles' x 5 groups of G = 5 sharing the puzzle's strength: the interval over puzzles keeps nominal
+    coverage, the one that takes the 200 groups as independent prompts does not."""
     rng = np.random.default_rng(11)
     clusters = np.repeat(np.arange(40), 5)
-    assert 0.91 <= coverage(rng, 6, False, 200, 300, clusters=clusters) <= 0.985
-    assert coverage(rng, 6, False, 200, 150, clusters=clusters, pool_by_cluster=False) < 0.88
+    assert 0.91 <= coverage(rng, 5, False, 200, 300, clusters=clusters) <= 0.985
+    assert coverage(rng, 5, False, 200, 150, clusters=clusters, pool_by_cluster=False) < 0.88
 
 
 def test_share_rises_with_g_but_the_pooled_effect_barely_moves():
@@ -445,6 +451,7 @@ def test_effect_table_rows():
     assert row["share_permutation"] == pytest.approx(np.nanmean(paper6.p_permutation < 0.05))
     assert row["exact_permutations"] and row["n_permutations"] == 720
     assert row["independent_pairs_variance"] == pytest.approx(1 / 14)
+    assert row["t_test_size"] == pytest.approx(np.nanmean(paper6.t_test_size))
     partial = rows[4]
     same = ~np.isnan(study.group_effects(study.first_members(sg, 6), emb, "paper", "|Δlength|").rho)
     assert partial["uncontrolled_same_prompts_estimate"] == pytest.approx(paper6.rho[same].mean())
