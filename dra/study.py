@@ -334,17 +334,18 @@ def _permutation_statistics(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, 
     """
     g = perms.shape[1]
     i, j = _pair_index(g)
-    y_matrix = _pair_matrix(y, g)
+    y_flat = _pair_matrix(y, g).reshape(len(y), g * g)
+    permuted_pairs = perms[:, i] * g + perms[:, j]  # (B, pairs): where pair m lands, as a flat index
     out = np.empty((len(x), len(perms)))
     step = max(1, _CHUNK_ELEMENTS // (len(perms) * len(i)))
     for start in range(0, len(x), step):
         block = slice(start, start + step)
-        permuted = y_matrix[block][:, perms[:, i], perms[:, j]]  # (c, B, pairs)
-        stat = np.einsum("cbm,cm->cb", permuted, x[block])
+        permuted = np.take(y_flat[block], permuted_pairs, axis=1)  # (c, B, pairs)
+        stat = (permuted @ x[block, :, None])[..., 0]
         if z is not None:
             r_xz = (x[block] * z[block]).sum(1, keepdims=True)
-            stat = _partial_correlation(stat, r_xz, np.einsum("cbm,cm->cb", permuted, z[block]))
-        out[block] = stat
+            stat = _partial_correlation(stat, r_xz, (permuted @ z[block, :, None])[..., 0])
+        out[block] = np.clip(stat, -1.0, 1.0)  # rounding can step past +-1 (NaN, undefined, stays NaN)
     return out
 
 
@@ -420,7 +421,10 @@ def prompt_effects(
     df = n_pairs - (2 if z is None else 3)
     result.rho[rows] = null[:, 0]
     result.p_spearman[rows] = _t_pvalue(null[:, 0], df)
-    result.t_test_size[rows] = np.nanmean(np.where(np.isnan(null), np.nan, _t_pvalue(null, df) < ALPHA), axis=1)
+    t_critical = stats.t.ppf(1 - ALPHA / 2, df)
+    r_critical = t_critical / np.sqrt(df + t_critical**2)  # |rho| at which the t-test's p reaches ALPHA
+    rejected = np.abs(null) > r_critical
+    result.t_test_size[rows] = np.nanmean(np.where(np.isnan(null), np.nan, rejected), axis=1)
     result.p_permutation[rows] = _two_sided_permutation_pvalue(null, null[:, 0])
     extremes = [np.nanmax(null, axis=1), np.nanmin(null, axis=1)]
     result.p_floor[rows] = np.min([_two_sided_permutation_pvalue(null, e) for e in extremes], axis=0)

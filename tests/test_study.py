@@ -314,6 +314,18 @@ def test_no_permutation_p_below_alpha_at_g4_while_the_pairs_t_test_finds_some():
     assert (eff.p_spearman < 0.05).mean() > 0.1
 
 
+def test_a_perfect_rank_correlation_is_defined_like_prompt_pvalues():
+    """Reward = angle, embedding = point on the circle: distance is monotone in the reward difference (all
+    differences distinct and below pi), so rho = 1."""
+    angles = np.array([[0.0, 0.1, 0.3, 0.7, 1.5, 3.1]] * 3) + np.array([[0.0], [0.02], [0.01]])
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=2)
+    eff = study.prompt_effects(angles, emb)
+    rho, p = study.prompt_pvalues(angles, emb)
+    np.testing.assert_allclose(eff.rho, 1.0)
+    np.testing.assert_array_equal(eff.p_spearman, p)
+    assert (eff.p_spearman == 0).all() and (eff.p_permutation == eff.p_floor).all()
+
+
 def test_a_statistic_no_relabelling_changes_is_undefined():
     u, v = np.array([1.0, 0, 0]), np.array([0.0, 1, 0])
     emb = np.stack([u, v, u, u])[None]  # completions 0, 2, 3 identical
