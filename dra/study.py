@@ -766,16 +766,17 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
               [("spearman", eff.p_spearman), ("permutation", eff.p_permutation)]}
     defined = ~np.isnan(eff.rho)
     n_pairs = len(_pair_index(embeddings.shape[1])[0])
+    def over_defined(reduce, values) -> float:
+        return float(reduce(values[defined])) if defined.any() else float("nan")
+
     row = {"reward": reward, "control": control, **{f"pooled_{k}": v for k, v in pooled.as_dict().items()},
-           "median_rho": float(np.median(eff.rho[defined])) if defined.any() else float("nan"),
+           "median_rho": over_defined(np.median, eff.rho),
            **{f"share_{name}": s.share_significant for name, s in shares.items()},
            **{f"share_{name}_ci": [s.ci_low, s.ci_high] for name, s in shares.items()},
-           "share_attainable": float((eff.p_floor[defined] < ALPHA).mean()) if defined.any() else float("nan"),
-           "null_variance_mean": float(np.mean(eff.null_variance[defined])) if defined.any() else float("nan"),
-           "independent_pairs_variance": 1.0 / (n_pairs - 1),
-           "t_test_size": float(np.mean(eff.t_test_size[defined])) if defined.any() else float("nan"),
-           "n_permutations": eff.n_permutations,
-           "exact_permutations": eff.exact}
+           "share_attainable": over_defined(np.mean, eff.p_floor < ALPHA),
+           "null_variance_mean": over_defined(np.mean, eff.null_variance),
+           "independent_pairs_variance": 1.0 / (n_pairs - 1), "t_test_size": over_defined(np.mean, eff.t_test_size),
+           "n_permutations": eff.n_permutations, "exact_permutations": eff.exact}
     if control != "none":
         raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)
         same = pool_effects(np.where(defined, raw.rho, np.nan), raw.null_variance, clusters=sg.clusters)
