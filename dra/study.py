@@ -3,8 +3,11 @@
 For each prompt, the G sampled completions are compared pairwise (all i < j): the absolute reward difference
 |R_i - R_j| against the cosine distance 1 - cos(e_i, e_j) of their embeddings. Spearman's rank correlation
 over those G(G-1)/2 pairs gives one p-value per prompt; the paper reports that only ~15.7% of 3,000 prompts
-have p < 0.05. The pairs share completions, so they are not independent and the per-prompt p-value is
-approximate; the paper's test has the same property, and this module reproduces it rather than fixing it.
+have p < 0.05. The pairs share completions, so they are not independent and that p-value is approximate;
+`prompt_pvalues` reproduces the paper's test as it is. The share of significant prompts is the test's power at
+the chosen G, not an effect size, so `prompt_effects` adds the per-prompt correlation with an exact
+permutation (Mantel) p-value and a within-prompt variance that respect the dependence, optionally partialling
+out the length difference, and `pool_effects` pools the correlations across prompts with an interval.
 
 Choices the paper leaves open, made explicit here: which reward (binary accuracy, the length-scaled cosine,
 the paper's total, or a length-only control), which embedder, which G, and what to do with prompts where
@@ -15,7 +18,10 @@ they get NaN and are counted separately, never dropped and never counted as sign
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -53,6 +59,15 @@ def pairwise_arrays(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
     return np.abs(r[:, i] - r[:, j]), 1.0 - cos[:, i, j]
 
 
+def _unit_ranks(values: np.ndarray) -> np.ndarray:
+    """Tie-averaged ranks along the last axis, centred and scaled to unit length (a constant row stays 0), so
+    that the dot product of two such rows is Spearman's rho."""
+    ranks = stats.rankdata(values, axis=-1)
+    ranks -= ranks.mean(axis=-1, keepdims=True)
+    norm = np.sqrt((ranks * ranks).sum(axis=-1, keepdims=True))
+    return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
+
+
 def prompt_pvalues(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman's rho and two-sided p-value between |R_i - R_j| and 1 - cos(e_i, e_j), i < j.
 
@@ -71,16 +86,18 @@ def prompt_pvalues(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
     defined = (np.ptp(diffs, axis=1) > 0) & (np.ptp(dists, axis=1) > 0)
     # scipy.stats.spearmanr per row, vectorised: Pearson's r of the (tie-averaged) ranks, and its two-sided
     # p-value from the t distribution with n - 2 degrees of freedom, as spearmanr computes it.
-    rx = stats.rankdata(diffs[defined], axis=1)
-    ry = stats.rankdata(dists[defined], axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    r = np.clip((rx * ry).sum(1) / np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1)), -1.0, 1.0)
-    with np.errstate(divide="ignore"):
-        t = r * np.sqrt((n_pairs - 2) / ((1.0 - r) * (1.0 + r)))
+    r = np.clip((_unit_ranks(diffs[defined]) * _unit_ranks(dists[defined])).sum(1), -1.0, 1.0)
     rho[defined] = r
-    p[defined] = 2 * stats.t.sf(np.abs(t), n_pairs - 2)
+    p[defined] = _t_pvalue(r, n_pairs - 2)
     return rho, p
+
+
+def _t_pvalue(r: np.ndarray, df: int) -> np.ndarray:
+    """Two-sided p-value of a correlation r from the t distribution with df degrees of freedom (df = pairs - 2
+    for a correlation, pairs - 3 for a partial one), which treats the pairs as independent."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = r * np.sqrt(df / ((1.0 - r) * (1.0 + r)))
+    return 2 * stats.t.sf(np.abs(t), df)
 
 
 @dataclass
@@ -150,7 +167,7 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     if reward not in REWARDS:
         raise ValueError(f"unknown reward {reward!r}; choose one of {', '.join(REWARDS)}.")
     correct = np.asarray(correct, dtype=bool)
-    lengths = np.array([[len(t) for t in group] for group in completions])
+    lengths = text_lengths(completions)
     if lengths.shape != correct.shape:
         raise ValueError(f"completions {lengths.shape} and correct {correct.shape} must have the same (P, G) shape.")
     if reward == "accuracy":
@@ -224,10 +241,360 @@ def run_study(
     return summarize(p, clusters=clusters), rho, p
 
 
+def text_lengths(groups: Sequence[Sequence[str]]) -> np.ndarray:
+    """(P, G) completion lengths in characters (the unit of the cosine reward's length schedule)."""
+    return np.array([[len(t) for t in group] for group in groups], dtype=float)
+
+
 def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman between |len_i - len_j| and the embedding distance: does distance track length?"""
-    lengths = np.array([[len(t) for t in group] for group in groups], dtype=float)
-    return prompt_pvalues(lengths, embeddings)
+    return prompt_pvalues(text_lengths(groups), embeddings)
+
+
+# ------------------------------------------------------------------ effect sizes and exact per-prompt tests
+#
+# The share of prompts with p < 0.05 is the test's *power* at the chosen G (it rises with G on the same data);
+# how strongly reward tracks diversity is the per-prompt correlation itself, pooled across prompts.
+
+MAX_PERMUTATIONS = 10_000  # G <= 7 is enumerated exactly (7! = 5,040); G = 8 (8! = 40,320) is sampled
+LENGTH_CONTROL = "|Δlength| (control)"  # the 'reward' row that tests distance against the length difference
+CONTROLS: tuple[str, ...] = ("none", "|Δlength|")  # partial out nothing, or the pair's length difference
+_CHUNK_ELEMENTS = 4_000_000  # permuted pair values held in memory at once
+_TIE_TOLERANCE = 1e-9  # permutation statistics closer than this count as equal (ties of a discrete reward)
+
+
+def label_permutations(g: int, max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """Orderings of G completion labels, the identity first: all G! of them when G! <= `max_permutations`
+    (exact test), else the identity and `max_permutations - 1` uniform random ones (Monte Carlo test).
+
+    Returns (permutations (B, G) int array, exact)."""
+    if g < 2:
+        raise ValueError(f"g must be >= 2 to permute labels, got {g}.")
+    if max_permutations < 2:
+        raise ValueError(f"max_permutations must be >= 2, got {max_permutations}.")
+    if math.factorial(g) <= max_permutations:
+        return np.array(list(itertools.permutations(range(g)))), True
+    rng = np.random.default_rng(seed)
+    drawn = rng.permuted(np.tile(np.arange(g), (max_permutations - 1, 1)), axis=1)
+    return np.vstack([np.arange(g), drawn]), False
+
+
+@dataclass
+class PromptEffects:
+    """Per-prompt effect sizes and tests over the G(G-1)/2 pairs of each prompt; arrays of shape (P,), NaN
+    where undefined (a constant variable, or a partial correlation whose control explains x or y fully).
+
+    rho: Spearman's rho of |R_i - R_j| and 1 - cos(e_i, e_j) (partial rho given the covariate's pair
+        difference when one is given).
+    p_spearman: two-sided p-value from the t distribution over the pairs (df = pairs - 2, or pairs - 3 for
+        the partial), as `prompt_pvalues`: it treats the pairs as independent, which they are not.
+    p_permutation: two-sided Mantel permutation p-value (2 x the smaller tail, as scipy.stats.permutation_test):
+        the completions' labels are permuted, i.e. rows and columns of the distance matrix jointly, so the
+        pairs' dependence is kept. Exact when all G! orderings are enumerated.
+    p_floor: the smallest p_permutation this prompt could give (2 x the share of orderings tied with the most
+        extreme one): with few distinct orderings (G = 4, or a 0/1 reward) it is above 0.05, and no effect,
+        however strong, is significant there.
+    null_variance: variance of rho over those permutations: the within-prompt variance used for pooling.
+    t_test_size: the share of those permutations in which the pairs' t-test has p < 0.05, i.e. how often it
+        rejects when reward and distance are unrelated, given this prompt's values (nominal: 0.05).
+    """
+
+    rho: np.ndarray
+    p_spearman: np.ndarray
+    p_permutation: np.ndarray
+    p_floor: np.ndarray
+    null_variance: np.ndarray
+    t_test_size: np.ndarray
+    n_permutations: int
+    exact: bool
+
+
+def _pair_matrix(pair_values: np.ndarray, g: int) -> np.ndarray:
+    """(P, G(G-1)/2) values of the pairs i < j -> (P, G, G) symmetric matrices (diagonal 0)."""
+    i, j = _pair_index(g)
+    out = np.zeros((len(pair_values), g, g))
+    out[:, i, j] = pair_values
+    out[:, j, i] = pair_values
+    return out
+
+
+def _partial_correlation(r_xy, r_xz, r_yz):
+    """Correlation of x and y given z from the three pairwise correlations (NaN where z explains x or y,
+    up to rounding)."""
+    scale = (1.0 - r_xz**2) * (1.0 - r_yz**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > _TIE_TOLERANCE, (r_xy - r_xz * r_yz) / np.sqrt(scale), np.nan)
+
+
+def _permutation_statistics(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, perms: np.ndarray) -> np.ndarray:
+    """(P, B) statistic under each permutation of the completions behind y (x and z stay fixed).
+
+    x, y, z are unit rank vectors over the pairs (`_unit_ranks`). Relabelling the completions only reorders
+    the pair distances, so their ranks are reordered, not recomputed: a gather and a dot product.
+    """
+    g = perms.shape[1]
+    i, j = _pair_index(g)
+    y_flat = _pair_matrix(y, g).reshape(len(y), g * g)
+    permuted_pairs = perms[:, i] * g + perms[:, j]  # (B, pairs): where pair m lands, as a flat index
+    out = np.empty((len(x), len(perms)))
+    step = max(1, _CHUNK_ELEMENTS // (len(perms) * len(i)))
+    for start in range(0, len(x), step):
+        block = slice(start, start + step)
+        permuted = np.take(y_flat[block], permuted_pairs, axis=1)  # (c, B, pairs)
+        stat = (permuted @ x[block, :, None])[..., 0]
+        if z is not None:
+            r_xz = (x[block] * z[block]).sum(1, keepdims=True)
+            stat = _partial_correlation(stat, r_xz, (permuted @ z[block, :, None])[..., 0])
+        out[block] = np.clip(stat, -1.0, 1.0)  # rounding can step past +-1 (NaN, undefined, stays NaN)
+    return out
+
+
+def _two_sided_permutation_pvalue(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """p-value of `observed` (P,) against the permutation statistics `null` (P, B): 2 x the smaller tail share,
+    capped at 1 (scipy.stats.permutation_test's two-sided rule); undefined permutations are left out."""
+    observed = observed[:, None]
+    valid = ~np.isnan(null)
+    n = valid.sum(1)
+    greater = ((null >= observed - _TIE_TOLERANCE) & valid).sum(1) / n
+    less = ((null <= observed + _TIE_TOLERANCE) & valid).sum(1) / n
+    return np.minimum(1.0, 2.0 * np.minimum(greater, less))
+
+
+def _covariate_pairs(covariate, shape: tuple[int, int]) -> np.ndarray:
+    """(P, G) per-completion covariate -> (P, G(G-1)/2) absolute differences of the pairs i < j."""
+    c = np.asarray(covariate, dtype=float)
+    if c.shape != shape or not np.isfinite(c).all():
+        raise ValueError(f"covariate must be finite with the rewards' shape {shape}; got {c.shape}.")
+    i, j = _pair_index(shape[1])
+    return np.abs(c[:, i] - c[:, j])
+
+
+def prompt_effects(
+    rewards,
+    embeddings,
+    covariate=None,
+    max_permutations: int = MAX_PERMUTATIONS,
+    seed: int = 0,
+) -> PromptEffects:
+    """Per prompt: Spearman's rho over the pairs, its t-test and Mantel permutation p-values, and the variance
+    of rho over the permutations.
+
+    Args:
+        rewards: (P, G). embeddings: (P, G, d).
+        covariate: optional (P, G) per-completion values (e.g. lengths); then rho is the partial Spearman
+            correlation of |R_i - R_j| and the distance given |c_i - c_j| (partial Pearson of the pair ranks),
+            and the permutation test relabels the distance matrix only (Smouse, Long & Sokal 1986, "method 1";
+            approximate, since it also breaks the distance-covariate link).
+        max_permutations: enumerate all G! orderings up to this many, else sample this many (seeded).
+
+    Why the permutation variance: the G(G-1)/2 pairs share completions, so 1/(pairs - 3), the Fisher-z
+    variance for independent pairs, does not describe rho's sampling noise. Relabelling the completions keeps
+    that dependence. Under no association with exchangeable completions the permutation mean of (plain) rho is
+    exactly 0 (relabelling only reorders the pair ranks, and each pair is equally likely to land on each
+    position), so the expected permutation variance equals rho's sampling variance; under an association, and
+    for the partial rho, it is an approximation (the pooled interval's coverage is checked by simulation in the
+    tests). A prompt whose statistic no relabelling changes (e.g. duplicate completions) is undefined.
+    """
+    diffs, dists = pairwise_arrays(rewards, embeddings)
+    n_prompts, g = np.shape(rewards)
+    controls = None if covariate is None else _covariate_pairs(covariate, (n_prompts, g))
+    perms, exact = label_permutations(g, max_permutations, seed)
+    n_pairs = diffs.shape[1]
+    nan = np.full(n_prompts, np.nan)
+    result = PromptEffects(*(nan.copy() for _ in range(6)), len(perms), exact)
+    columns = [diffs, dists] + ([] if controls is None else [controls])
+    enough = n_pairs >= len(columns) + 1  # 3 pairs for a correlation, 4 for a partial one
+    defined = np.all([np.ptp(v, axis=1) > 0 for v in columns], axis=0) & enough
+    if not defined.any():
+        return result
+    x, y = _unit_ranks(diffs[defined]), _unit_ranks(dists[defined])
+    z = None if controls is None else _unit_ranks(controls[defined])
+    null = _permutation_statistics(x, y, z, perms)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (undefined partials) give NaN, as meant
+        variance = np.nanvar(null, axis=1)
+    # A prompt whose statistic no relabelling changes (e.g. identical completions) carries no information on
+    # the association: undefined, like a constant variable.
+    informative = ~np.isnan(null[:, 0]) & (variance > _TIE_TOLERANCE**2)
+    rows = np.flatnonzero(defined)[informative]
+    null = null[informative]
+    df = n_pairs - (2 if z is None else 3)
+    result.rho[rows] = null[:, 0]
+    result.p_spearman[rows] = _t_pvalue(null[:, 0], df)
+    t_critical = stats.t.ppf(1 - ALPHA / 2, df)
+    r_critical = t_critical / np.sqrt(df + t_critical**2)  # |rho| at which the t-test's p reaches ALPHA
+    rejected = np.abs(null) > r_critical
+    result.t_test_size[rows] = np.nanmean(np.where(np.isnan(null), np.nan, rejected), axis=1)
+    result.p_permutation[rows] = _two_sided_permutation_pvalue(null, null[:, 0])
+    extremes = [np.nanmax(null, axis=1), np.nanmin(null, axis=1)]
+    result.p_floor[rows] = np.min([_two_sided_permutation_pvalue(null, e) for e in extremes], axis=0)
+    result.null_variance[rows] = variance[informative]
+    return result
+
+
+@dataclass
+class PooledEffect:
+    """A random-effects pooled per-prompt correlation with its 95% interval.
+
+    estimate: the DerSimonian-Laird mean of the prompts' rho. tau2: the between-prompt variance of the true
+    correlations; i2: the share of the spread across prompts that is not within-prompt noise.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    i2: float
+    n_prompts: int
+    n_defined: int
+    ci_method: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _dersimonian_laird(y: np.ndarray, v: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """DerSimonian-Laird fit of effects y (k,) with within variances v (k,).
+
+    Returns (mu, tau2, Cochran's Q, random-effects weights 1 / (v + tau2))."""
+    w = 1.0 / v
+    mu_fixed = float((w * y).sum() / w.sum())
+    q_stat = float((w * (y - mu_fixed) ** 2).sum())
+    tau2 = max(0.0, (q_stat - (len(y) - 1)) / (w.sum() - (w * w).sum() / w.sum()))
+    w_star = 1.0 / (v + tau2)
+    return float((w_star * y).sum() / w_star.sum()), tau2, q_stat, w_star
+
+
+WEIGHTINGS: tuple[str, ...] = ("equal", "inverse_variance")
+
+
+def pool_effects(
+    effects,
+    variances,
+    clusters: Sequence | None = None,
+    confidence: float = 0.95,
+    weighting: str = "equal",
+) -> PooledEffect:
+    """Random-effects (DerSimonian-Laird) pooled correlation across prompts, with a cluster-robust interval.
+
+    Args:
+        effects: (P,) per-prompt rho; variances: (P,) their within-prompt variances (`PromptEffects.null_variance`).
+            Prompts with a NaN effect or a non-positive variance are undefined: counted, not pooled.
+        clusters: (P,) source of each prompt. The interval is a cluster-robust (sandwich, CR1) t interval with
+            C - 1 degrees of freedom for C clusters (robust variance estimation, Hedges, Tipton & Jackson 2010):
+            without clusters every prompt is its own, and with equal weights this is the one-sample t interval
+            of the mean; with clusters (groups of one game-24 puzzle) it does not count repeated groups of one
+            source as independent evidence. It needs no within variance, so it stays valid however rough the
+            permutation variances are; with few clusters (about 20) it undercovers somewhat.
+        weighting: "equal" (default): every prompt has the same G, so the model takes one common within-prompt
+            variance, the mean of `variances`; the estimate is then the plain mean of rho across prompts, and
+            the variances only split the spread into noise and tau2. "inverse_variance": textbook DerSimonian-
+            Laird weights 1 / (v_i + tau2). A permutation variance is noisy and depends on the same data as rho
+            (at G = 4 strongly), so those weights bias the estimate: in the tests' simulation at G = 4 with a
+            0/1 reward the inverse-variance interval misses the mean correlation in most runs.
+    The pooling is on the rho scale, not Fisher's z: at G = 4 (6 pairs) |rho| = 1 happens, and z is infinite.
+    """
+    y, v = np.asarray(effects, dtype=float), np.asarray(variances, dtype=float)
+    if y.ndim != 1 or y.shape != v.shape:
+        raise ValueError(f"effects and variances must be 1-D of the same length; got {y.shape} and {v.shape}.")
+    if clusters is not None and np.shape(clusters) != y.shape:
+        raise ValueError(f"clusters must have the effects' shape {y.shape}; got {np.shape(clusters)}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}.")
+    defined = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    k = int(defined.sum())
+    source = np.arange(len(y)) if clusters is None else np.asarray(clusters)
+    ids, group = np.unique(source[defined], return_inverse=True)
+    if k < 2 or len(ids) < 2:
+        return PooledEffect(*[float("nan")] * 5, len(y), k, "none")
+    y, v = y[defined], v[defined]
+    mu, tau2, q_stat, w = _dersimonian_laird(y, np.full(k, v.mean()) if weighting == "equal" else v)
+    score = np.bincount(group, weights=w * (y - mu))  # each cluster's weighted residual
+    se = np.sqrt(len(ids) / (len(ids) - 1) * (score**2).sum()) / w.sum()
+    half = stats.t.ppf((1 + confidence) / 2, len(ids) - 1) * se
+    i2 = max(0.0, (q_stat - (k - 1)) / q_stat) if q_stat > 0 else 0.0
+    method = f"DerSimonian-Laird ({weighting} weights), cluster-robust t over {len(ids)} " + (
+        "prompts" if clusters is None else "clusters")
+    return PooledEffect(mu, mu - half, mu + half, tau2, i2, len(defined), k, method)
+
+
+def plot_effect_distributions(samples: dict[str, np.ndarray], pooled: dict[str, PooledEffect], ax, title: str):
+    """Per-prompt rho as one box-and-strip per label, the pooled estimate with its interval beside each."""
+    labels = list(samples)
+    data = [np.asarray(samples[k], dtype=float)[~np.isnan(samples[k])] for k in labels]
+    positions = np.arange(len(labels))
+    ax.boxplot(data, positions=positions, widths=0.5, showfliers=False)
+    rng = np.random.default_rng(0)
+    for pos, values in zip(positions, data):
+        ax.scatter(pos + rng.uniform(-0.18, 0.18, len(values)), values, s=4, alpha=0.35, color="tab:blue")
+    for pos, key in zip(positions, labels):
+        p = pooled[key]
+        ax.errorbar(pos + 0.35, p.estimate, yerr=[[p.estimate - p.ci_low], [p.ci_high - p.estimate]], fmt="o",
+                    color="tab:red", capsize=3, ms=4)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("per-prompt Spearman rho (red: pooled, 95% CI)")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_share_and_effect_by_g(rows: Sequence[dict[str, Any]], axes, label: Callable[[dict[str, Any]], str]):
+    """Two panels against G, one colour per label(row): the share of prompts with p < 0.05 (solid: permutation
+    test, dashed: the pairs' t-test), which is power, and the pooled rho with its interval, which is effect."""
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        lines.setdefault(label(row), []).append(row)
+    for name, points in lines.items():
+        points = sorted(points, key=lambda r: r["G"])
+        gs = [r["G"] for r in points]
+        (line,) = axes[0].plot(gs, [r["share_permutation"] for r in points], "o-", label=name)
+        axes[0].plot(gs, [r["share_spearman"] for r in points], "s--", color=line.get_color(), alpha=0.7)
+        est = np.array([r["pooled_estimate"] for r in points])
+        err = [est - [r["pooled_ci_low"] for r in points], [r["pooled_ci_high"] for r in points] - est]
+        axes[1].errorbar(gs, est, yerr=err, fmt="o-", capsize=3, color=line.get_color(), label=name)
+    axes[0].set_ylabel("share of prompts with p < 0.05\n(solid: permutation, dashed: t-test)")
+    axes[1].set_ylabel("pooled Spearman rho (95% CI)")
+    for ax in axes:
+        ax.set_xlabel("G (completions per prompt)")
+        ax.set_xticks(sorted({r["G"] for r in rows}))
+    axes[1].axhline(0, color="black", lw=0.8)
+    axes[1].legend(fontsize=7)
+    return axes
+
+
+def plot_pvalue_agreement(p_spearman, p_permutation, ax, title: str, alpha: float = ALPHA):
+    """Scatter of the pairs' t-test p-value against the permutation p-value, per prompt, on log axes."""
+    a, b = np.asarray(p_spearman, dtype=float), np.asarray(p_permutation, dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    ax.scatter(a[keep], b[keep], s=6, alpha=0.5)
+    ax.plot([1e-4, 1], [1e-4, 1], color="black", lw=0.8)
+    for f in (ax.axvline, ax.axhline):
+        f(alpha, color="grey", ls="--", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlim=(1e-4, 1.05), ylim=(1e-4, 1.05),
+           xlabel="Spearman t-test p (pairs as independent)", ylabel="Mantel permutation p")
+    shares = (f"p<{alpha}: {(a[keep] < alpha).mean():.1%} (t) vs {(b[keep] < alpha).mean():.1%} (permutation)"
+              if keep.any() else "no prompt where both tests are defined")
+    ax.set_title(f"{title}\n{shares}", fontsize=9)
+    return ax
+
+
+def plot_length_control(rows: Sequence[dict[str, Any]], ax, title: str):
+    """Per row with the |Δlength| control: the pooled rho without it (same prompts) and with it, with 95% CIs."""
+    labels = [f"{r['scale'].split('_')[0]}\n{r['reward']}" for r in rows]
+    positions = np.arange(len(rows))
+    for offset, prefix, name, color in [(-0.12, "uncontrolled_same_prompts_", "uncontrolled", "tab:blue"),
+                                        (0.12, "pooled_", "given |Δlength| (partial)", "tab:orange")]:
+        est = np.array([r[f"{prefix}estimate"] for r in rows])
+        err = [est - [r[f"{prefix}ci_low"] for r in rows], [r[f"{prefix}ci_high"] for r in rows] - est]
+        ax.errorbar(positions + offset, est, yerr=err, fmt="o", capsize=3, color=color, label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(positions, labels, fontsize=8)
+    ax.set_ylabel("pooled Spearman rho (95% CI)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
 
 
 class StageTimer:
@@ -362,6 +729,79 @@ def sensitivity_table(
             _, p = length_distance_pvalues(sub.groups, e)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": "|Δlength| (control)",
                          **summarize(p, clusters=sub.clusters).as_dict()})
+    return rows
+
+
+def effect_inputs(sg: StudyGroups, reward: str, max_len: int = 1000) -> np.ndarray:
+    """(P, G) values whose pair differences are compared with distance: a reward, or the lengths for the
+    `LENGTH_CONTROL` row."""
+    return text_lengths(sg.groups) if reward == LENGTH_CONTROL else group_rewards(sg.groups, sg.correct, reward, max_len)
+
+
+def group_effects(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
+                  max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> PromptEffects:
+    """`prompt_effects` for one reward of a StudyGroups, optionally partialling out the length difference."""
+    if control not in CONTROLS:
+        raise ValueError(f"unknown control {control!r}; choose one of {', '.join(CONTROLS)}.")
+    covariate = text_lengths(sg.groups) if control == "|Δlength|" else None
+    return prompt_effects(effect_inputs(sg, reward), embeddings, covariate, max_permutations, seed)
+
+
+def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
+               max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> dict[str, Any]:
+    """One row of the effect table.
+
+    pooled_*: the pooled per-prompt rho (`pool_effects`, equal weights; over puzzles for clustered groups).
+    share_spearman / share_permutation: the share of defined prompts with p < 0.05 under the pairs' t-test and
+    under the permutation test, with intervals; share_attainable: the share where the permutation test could
+    reach p < 0.05 at all. null_variance_mean: the mean permutation variance of rho, beside
+    independent_pairs_variance = 1 / (pairs - 1), what it would be if the pairs were independent.
+    t_test_size: the mean over prompts of the t-test's rejection rate under relabelling (nominal 0.05).
+    With a control, uncontrolled_same_prompts_*: the pooled rho without it on the same prompts (those where
+    the partial correlation is defined), so the two estimates compare like with like.
+    """
+    eff = group_effects(sg, embeddings, reward, control, max_permutations, seed)
+    pooled = pool_effects(eff.rho, eff.null_variance, clusters=sg.clusters)
+    shares = {name: summarize(p, clusters=sg.clusters, seed=seed) for name, p in
+              [("spearman", eff.p_spearman), ("permutation", eff.p_permutation)]}
+    defined = ~np.isnan(eff.rho)
+    n_pairs = len(_pair_index(embeddings.shape[1])[0])
+    def over_defined(reduce, values) -> float:
+        return float(reduce(values[defined])) if defined.any() else float("nan")
+
+    row = {"reward": reward, "control": control, **{f"pooled_{k}": v for k, v in pooled.as_dict().items()},
+           "median_rho": over_defined(np.median, eff.rho),
+           **{f"share_{name}": s.share_significant for name, s in shares.items()},
+           **{f"share_{name}_ci": [s.ci_low, s.ci_high] for name, s in shares.items()},
+           "share_attainable": over_defined(np.mean, eff.p_floor < ALPHA),
+           "null_variance_mean": over_defined(np.mean, eff.null_variance),
+           "independent_pairs_variance": 1.0 / (n_pairs - 1), "t_test_size": over_defined(np.mean, eff.t_test_size),
+           "n_permutations": eff.n_permutations, "exact_permutations": eff.exact}
+    if control != "none":
+        raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)
+        same = pool_effects(np.where(defined, raw.rho, np.nan), raw.null_variance, clusters=sg.clusters)
+        row.update({f"uncontrolled_same_prompts_{k}": getattr(same, k) for k in ("estimate", "ci_low", "ci_high")})
+    return row
+
+
+def effect_table(
+    sg: StudyGroups,
+    embeddings: dict[str, np.ndarray],
+    group_sizes: Sequence[int],
+    rewards: Sequence[str] = REWARDS,
+    controls: Sequence[str] = ("none",),
+    max_permutations: int = MAX_PERMUTATIONS,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """One `effect_row` per (G, embedder, reward, control), plus per (G, embedder) the `LENGTH_CONTROL` row
+    (distance against the length difference, no control). The same prompts at every G (`first_members`)."""
+    rows = []
+    for g, (name, emb) in itertools.product(group_sizes, embeddings.items()):
+        sub = first_members(sg, g)
+        cases = [(r, c) for r in rewards for c in controls] + [(LENGTH_CONTROL, "none")]
+        for reward, control in cases:
+            row = effect_row(sub, emb[:, :g], reward, control, max_permutations, seed)
+            rows.append({"scale": sg.scale, "G": g, "embedder": name, **row})
     return rows
 
 

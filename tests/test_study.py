@@ -164,3 +164,310 @@ def test_policy_groups_sample_and_grade_at_smoke_scale():
     assert set(timer.seconds) == {"sampling", "grading"}
     with pytest.raises(ImportError, match="gpu"):
         study.policy_groups(str(path), [records[0]["prompt"]], ["1"], 2, scale="paper", max_new_tokens=4, backend="vllm")
+
+
+# ------------------------------------------------------------------------------- effect sizes (issue 13)
+
+
+def explicit_pairs(values_row, emb_group):
+    """|v_i - v_j| and 1 - cos(e_i, e_j) over the pairs i < j, written without the module's code."""
+    pairs = list(itertools.combinations(range(len(values_row)), 2))
+    unit = emb_group / np.linalg.norm(emb_group, axis=1, keepdims=True)
+    return [abs(values_row[i] - values_row[j]) for i, j in pairs], [1 - unit[i] @ unit[j] for i, j in pairs], pairs
+
+
+def residual_partial_spearman(x, y, z):
+    """Partial Spearman as the correlation of the residuals of rank(x) and rank(y) regressed on rank(z)."""
+    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
+    design = np.column_stack([np.ones_like(rz), rz])
+    res_x = rx - design @ np.linalg.lstsq(design, rx, rcond=None)[0]
+    res_y = ry - design @ np.linalg.lstsq(design, ry, rcond=None)[0]
+    return stats.pearsonr(res_x, res_y).statistic
+
+
+def scipy_mantel(values_row, emb_group, covariate_row=None):
+    """scipy.stats.permutation_test relabelling the completions of the distance matrix, statistic computed on
+    the explicitly permuted pairs (exact: all G! orderings)."""
+    x, _, pairs = explicit_pairs(values_row, emb_group)
+    unit = emb_group / np.linalg.norm(emb_group, axis=1, keepdims=True)
+    dist = 1 - unit @ unit.T
+    z = None if covariate_row is None else explicit_pairs(covariate_row, emb_group)[0]
+
+    def statistic(order):
+        y = [dist[order[i], order[j]] for i, j in pairs]
+        return stats.spearmanr(x, y).statistic if z is None else residual_partial_spearman(x, y, z)
+
+    res = stats.permutation_test((np.arange(len(values_row)),), statistic, permutation_type="pairings",
+                                 vectorized=False, n_resamples=10**6)
+    return res.statistic, res.pvalue, np.var(res.null_distribution), res.null_distribution
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_prompt_effects_match_scipy_permutation_test(binary):
+    rng = np.random.default_rng(4)
+    rewards = rng.integers(0, 2, size=(8, 5)).astype(float) if binary else rng.normal(size=(8, 5))
+    emb = rng.normal(size=(8, 5, 6))
+    eff = study.prompt_effects(rewards, emb)
+    rho, p = study.prompt_pvalues(rewards, emb)
+    assert eff.exact and eff.n_permutations == 120
+    np.testing.assert_allclose(eff.rho, rho, atol=1e-12)
+    np.testing.assert_allclose(eff.p_spearman, p, atol=1e-12)
+    for k in np.flatnonzero(~np.isnan(rho)):
+        want_rho, want_p, want_var, null = scipy_mantel(rewards[k], emb[k])
+        assert eff.rho[k] == pytest.approx(want_rho, abs=1e-12)
+        assert eff.p_permutation[k] == pytest.approx(want_p, abs=1e-12)
+        assert eff.null_variance[k] == pytest.approx(want_var, abs=1e-12)
+        # the t-test's size under relabelling: how many relabellings it calls significant (10 pairs, df 8)
+        critical = stats.t.ppf(0.975, 8) / np.sqrt(8 + stats.t.ppf(0.975, 8) ** 2)
+        assert eff.t_test_size[k] == pytest.approx(np.mean(np.abs(null) > critical))
+
+
+def test_partial_effects_match_residual_definition_and_scipy():
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(50, 500, size=(6, 5)).astype(float)
+    rewards = lengths / 100 + rng.normal(size=(6, 5))
+    emb = rng.normal(size=(6, 5, 6))
+    eff = study.prompt_effects(rewards, emb, covariate=lengths)
+    assert not np.isnan(eff.rho).any()
+    for k in range(6):
+        want_rho, want_p, want_var, _ = scipy_mantel(rewards[k], emb[k], lengths[k])
+        assert eff.rho[k] == pytest.approx(want_rho, abs=1e-10)
+        assert eff.p_permutation[k] == pytest.approx(want_p, abs=1e-12)
+        assert eff.null_variance[k] == pytest.approx(want_var, abs=1e-10)
+        # the t-test of a partial correlation: pairs - 3 degrees of freedom
+        t = want_rho * np.sqrt(7 / (1 - want_rho**2))
+        assert eff.p_spearman[k] == pytest.approx(2 * stats.t.sf(abs(t), 7), abs=1e-10)
+
+
+def test_label_permutations_exact_and_sampled():
+    perms, exact = study.label_permutations(5)
+    assert exact and perms.shape == (120, 5) and len({tuple(p) for p in perms}) == 120
+    np.testing.assert_array_equal(perms[0], np.arange(5))
+    sampled, exact = study.label_permutations(8, max_permutations=300, seed=3)
+    assert not exact and sampled.shape == (300, 8)
+    np.testing.assert_array_equal(sampled[0], np.arange(8))
+    assert all(sorted(p) == list(range(8)) for p in sampled)
+    np.testing.assert_array_equal(sampled, study.label_permutations(8, max_permutations=300, seed=3)[0])
+    with pytest.raises(ValueError, match="max_permutations"):
+        study.label_permutations(5, max_permutations=1)
+    with pytest.raises(ValueError, match="g must be"):
+        study.label_permutations(1)
+
+
+def test_monte_carlo_permutation_pvalues_are_seeded_and_bounded():
+    rng = np.random.default_rng(6)
+    rewards, emb = rng.normal(size=(5, 8)), rng.normal(size=(5, 8, 4))
+    a = study.prompt_effects(rewards, emb, max_permutations=400, seed=1)
+    b = study.prompt_effects(rewards, emb, max_permutations=400, seed=1)
+    assert not a.exact and a.n_permutations == 400
+    np.testing.assert_array_equal(a.p_permutation, b.p_permutation)
+    assert (a.p_permutation >= 2 / 400).all()  # the observed ordering is one of the 400
+
+
+def null_groups(rng, n_prompts, g, binary=False):
+    """Rewards and embeddings drawn independently: no association in any prompt."""
+    rewards = rng.normal(size=(n_prompts, g))
+    if binary:
+        rewards = (rewards > 0).astype(float)
+    emb = rng.normal(size=(n_prompts, g, 8))
+    emb[..., 0] += 2.0  # a shared direction, so that cosine distances vary like real embeddings'
+    return rewards, emb
+
+
+def associated_groups(rng, n_prompts, g, binary=False, strength=(1.5, 1.0), clusters=None):
+    """A latent quality u drives the reward and, with a per-prompt strength a ~ N(strength), one embedding
+    coordinate: heterogeneous true correlations across prompts. With `clusters` (P,), prompts of one cluster
+    share their strength (groups drawn from one puzzle)."""
+    ids = np.arange(n_prompts) if clusters is None else clusters
+    a = rng.normal(*strength, size=ids.max() + 1)[ids][:, None, None]
+    u = rng.normal(size=(n_prompts, g))
+    rewards = u + 0.5 * rng.normal(size=(n_prompts, g))
+    if binary:
+        rewards = (rewards > 0).astype(float)
+    emb = np.concatenate([a * u[..., None], rng.normal(size=(n_prompts, g, 8)) / np.sqrt(8)], axis=2)
+    emb[..., -1] += 2.0
+    return rewards, emb
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_permutation_test_is_calibrated_and_its_variance_is_the_sampling_variance_under_the_null(binary):
+    rng = np.random.default_rng(7)
+    eff = study.prompt_effects(*null_groups(rng, 3000, 6, binary))
+    defined = ~np.isnan(eff.rho)
+    n = defined.sum()
+    rejection = (eff.p_permutation[defined] < 0.05).mean()
+    assert rejection <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / n)  # exact test: at most alpha
+    # By exchangeability the permutation mean of rho is 0, so the mean permutation variance is rho's
+    # sampling variance across prompts: 10% agreement with 3,000 prompts.
+    assert np.mean(eff.rho[defined]) == pytest.approx(0, abs=3 * np.std(eff.rho[defined]) / np.sqrt(n))
+    assert np.mean(eff.null_variance[defined]) == pytest.approx(np.var(eff.rho[defined]), rel=0.1)
+    # likewise the t-test's rejection rate under relabelling is its rejection rate across null prompts
+    assert np.mean(eff.t_test_size[defined]) == pytest.approx(np.mean(eff.p_spearman[defined] < 0.05), abs=0.015)
+    if binary:  # at most C(6, 3) = 20 distinct labellings: p < 0.05 is out of reach for the permutation test
+        assert (eff.p_floor[defined] >= 0.1 - 1e-12).all() and rejection == 0
+
+
+def test_no_permutation_p_below_alpha_at_g4_while_the_pairs_t_test_finds_some():
+    rng = np.random.default_rng(8)
+    eff = study.prompt_effects(*associated_groups(rng, 400, 4))
+    assert (eff.p_floor >= 2 / 24 - 1e-12).all() and (eff.p_permutation >= 2 / 24 - 1e-12).all()
+    assert (eff.p_spearman < 0.05).mean() > 0.1
+
+
+def test_a_perfect_rank_correlation_is_defined_like_prompt_pvalues():
+    """Reward = angle, embedding = point on the circle: distance is monotone in the reward difference (all
+    differences distinct and below pi), so rho = 1."""
+    angles = np.array([[0.0, 0.1, 0.3, 0.7, 1.5, 3.1]] * 3) + np.array([[0.0], [0.02], [0.01]])
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=2)
+    eff = study.prompt_effects(angles, emb)
+    rho, p = study.prompt_pvalues(angles, emb)
+    np.testing.assert_allclose(eff.rho, 1.0)
+    np.testing.assert_array_equal(eff.p_spearman, p)
+    assert (eff.p_spearman == 0).all() and (eff.p_permutation == eff.p_floor).all()
+
+
+def test_a_statistic_no_relabelling_changes_is_undefined():
+    u, v = np.array([1.0, 0, 0]), np.array([0.0, 1, 0])
+    emb = np.stack([u, v, u, u])[None]  # completions 0, 2, 3 identical
+    eff = study.prompt_effects(np.array([[0.0, 1, 0, 1]]), emb)
+    assert np.isnan(eff.rho).all() and np.isnan(eff.p_permutation).all() and np.isnan(eff.null_variance).all()
+
+
+def test_prompt_effects_rejects_a_bad_covariate():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="covariate"):
+        study.prompt_effects(rng.normal(size=(2, 4)), rng.normal(size=(2, 4, 3)), covariate=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="covariate"):
+        study.prompt_effects(rng.normal(size=(2, 4)), rng.normal(size=(2, 4, 3)), covariate=np.full((2, 4), np.nan))
+
+
+def direct_dersimonian_laird(y, v, clusters):
+    """Textbook DerSimonian-Laird and a CR1 cluster-robust t interval, written out prompt by prompt."""
+    k = len(y)
+    w = [1 / vi for vi in v]
+    mu_fe = sum(wi * yi for wi, yi in zip(w, y)) / sum(w)
+    q = sum(wi * (yi - mu_fe) ** 2 for wi, yi in zip(w, y))
+    tau2 = max(0.0, (q - (k - 1)) / (sum(w) - sum(wi**2 for wi in w) / sum(w)))
+    ws = [1 / (vi + tau2) for vi in v]
+    mu = sum(wi * yi for wi, yi in zip(ws, y)) / sum(ws)
+    scores = {}
+    for c, wi, yi in zip(clusters, ws, y):
+        scores[c] = scores.get(c, 0.0) + wi * (yi - mu)
+    n_c = len(scores)
+    se = np.sqrt(n_c / (n_c - 1) * sum(s**2 for s in scores.values())) / sum(ws)
+    half = stats.t.ppf(0.975, n_c - 1) * se
+    return mu, tau2, max(0.0, (q - (k - 1)) / q), mu - half, mu + half
+
+
+def test_pool_effects_matches_textbook_dersimonian_laird():
+    rng = np.random.default_rng(9)
+    y, v = rng.normal(0.3, 0.3, size=40), rng.uniform(0.02, 0.2, size=40)
+    y[3], v[5] = np.nan, 0.0  # undefined: counted, not pooled
+    keep = ~np.isnan(y) & (v > 0)
+    clusters = np.arange(40) // 4
+    for c in (None, clusters):
+        got = study.pool_effects(y, v, clusters=c, weighting="inverse_variance")
+        want = direct_dersimonian_laird(y[keep], v[keep], np.arange(40)[keep] if c is None else c[keep])
+        assert (got.estimate, got.tau2, got.i2, got.ci_low, got.ci_high) == pytest.approx(want, abs=1e-12)
+        assert (got.n_prompts, got.n_defined) == (40, 38)
+    # equal weighting: the common within variance is the mean, the estimate the plain mean, the interval
+    # the one-sample t interval, tau2 the spread beyond that variance
+    eq = study.pool_effects(y, v)
+    assert eq.estimate == pytest.approx(y[keep].mean())
+    assert eq.tau2 == pytest.approx(max(0.0, y[keep].var(ddof=1) - v[keep].mean()))
+    t_ci = stats.ttest_1samp(y[keep], 0).confidence_interval()
+    assert (eq.ci_low, eq.ci_high) == pytest.approx((t_ci.low, t_ci.high))
+
+
+def test_pool_effects_rejects_bad_input_and_handles_too_few():
+    with pytest.raises(ValueError, match="same length"):
+        study.pool_effects(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="confidence"):
+        study.pool_effects(np.ones(3), np.ones(3), confidence=95)
+    with pytest.raises(ValueError, match="weighting"):
+        study.pool_effects(np.ones(3), np.ones(3), weighting="fixed")
+    with pytest.raises(ValueError, match="clusters"):
+        study.pool_effects(np.ones(3), np.ones(3), clusters=[0, 1])
+    few = study.pool_effects(np.array([0.2, np.nan]), np.array([0.1, 0.1]))
+    assert np.isnan(few.estimate) and few.n_defined == 1 and few.ci_method == "none"
+
+
+def coverage(rng, g, binary, n_prompts, reps, weighting="equal", clusters=None, pool_by_cluster=True):
+    """Share of simulated studies whose pooled interval contains the mean per-prompt rho of the population
+    (itself estimated from 20,000 simulated prompts)."""
+    rewards, emb = associated_groups(rng, 20000, g, binary)
+    truth = np.nanmean(study.prompt_effects(rewards, emb).rho)
+    hits = []
+    for _ in range(reps):
+        eff = study.prompt_effects(*associated_groups(rng, n_prompts, g, binary, clusters=clusters))
+        pooled = study.pool_effects(eff.rho, eff.null_variance, clusters=clusters if pool_by_cluster else None,
+                                    weighting=weighting)
+        hits.append(pooled.ci_low <= truth <= pooled.ci_high)
+    return np.mean(hits)
+
+
+@pytest.mark.parametrize("g, binary, reps", [(4, True, 400), (6, False, 200)])
+def test_pooled_interval_covers_the_mean_correlation(g, binary, reps):
+    """Heterogeneous true correlations, 60 prompts per simulated study: 95% nominal coverage (the band is about
+    three Monte Carlo standard errors). Inverse-variance weights are biased at G = 4 with a 0/1 reward (the
+    permutation variance depends on the same data as rho): the reason equal weighting is the default."""
+    rng = np.random.default_rng(10)
+    band = 3 * np.sqrt(0.05 * 0.95 / reps)
+    assert 0.95 - band <= coverage(rng, g, binary, 60, reps) <= 0.95 + band
+    if g == 4:
+        assert coverage(rng, g, binary, 60, reps, weighting="inverse_variance") < 0.8
+
+
+def test_cluster_robust_interval_covers_with_clustered_prompts():
+    """40 'puzzles' x 5 groups of G = 5 sharing the puzzle's strength: the interval over puzzles keeps nominal
+    coverage, the one that takes the 200 groups as independent prompts does not."""
+    rng = np.random.default_rng(11)
+    clusters = np.repeat(np.arange(40), 5)
+    assert 0.91 <= coverage(rng, 5, False, 200, 300, clusters=clusters) <= 0.985
+    assert coverage(rng, 5, False, 200, 150, clusters=clusters, pool_by_cluster=False) < 0.88
+
+
+def test_share_rises_with_g_but_the_pooled_effect_barely_moves():
+    """Same prompts, first 4, 6, 8 completions: the share of significant prompts rises steeply with G (power);
+    the pooled correlation moves little: G = 6 lies inside the G = 8 interval, and G = 4 is lower by less
+    than 15% (Spearman's rho over only 6 pairs is attenuated toward 0)."""
+    rng = np.random.default_rng(12)
+    rewards, emb = associated_groups(rng, 300, 8)
+    shares, pooled = {}, {}
+    for g in (4, 6, 8):
+        eff = study.prompt_effects(rewards[:, :g], emb[:, :g], max_permutations=2000)
+        shares[g] = (np.mean(eff.p_spearman < 0.05), np.mean(eff.p_permutation < 0.05))
+        pooled[g] = study.pool_effects(eff.rho, eff.null_variance)
+    assert shares[4] < shares[6] < shares[8]  # elementwise: both tests
+    assert shares[8][0] - shares[4][0] > 0.3 and shares[8][1] - shares[4][1] > 0.5
+    assert pooled[8].ci_low <= pooled[6].estimate <= pooled[8].ci_high
+    assert 0.85 * pooled[8].estimate < pooled[4].estimate < pooled[8].estimate
+
+
+def text_groups(rng, n_prompts, g):
+    """Synthetic completions whose length varies, graded at random, with toy embeddings."""
+    groups = [["x" * int(n) for n in rng.integers(200, 1500, size=g)] for _ in range(n_prompts)]
+    return study.StudyGroups("synthetic", groups, rng.random((n_prompts, g)) < 0.5), rng.normal(size=(n_prompts, g, 6))
+
+
+def test_effect_table_rows():
+    rng = np.random.default_rng(13)
+    sg, emb = text_groups(rng, 30, 6)
+    rows = study.effect_table(sg, {"toy": emb}, [4, 6], rewards=["paper"], controls=study.CONTROLS)
+    assert [(r["G"], r["reward"], r["control"]) for r in rows] == [
+        (g, reward, control) for g in (4, 6) for reward, control in
+        [("paper", "none"), ("paper", "|Δlength|"), (study.LENGTH_CONTROL, "none")]]
+    paper6 = study.group_effects(study.first_members(sg, 6), emb, "paper")
+    row = rows[3]
+    assert row["pooled_estimate"] == pytest.approx(np.nanmean(paper6.rho))
+    assert row["share_permutation"] == pytest.approx(np.nanmean(paper6.p_permutation < 0.05))
+    assert row["exact_permutations"] and row["n_permutations"] == 720
+    assert row["independent_pairs_variance"] == pytest.approx(1 / 14)
+    assert row["t_test_size"] == pytest.approx(np.nanmean(paper6.t_test_size))
+    partial = rows[4]
+    same = ~np.isnan(study.group_effects(study.first_members(sg, 6), emb, "paper", "|Δlength|").rho)
+    assert partial["uncontrolled_same_prompts_estimate"] == pytest.approx(paper6.rho[same].mean())
+    lengths = study.prompt_effects(study.text_lengths(sg.groups), emb)
+    assert rows[5]["pooled_estimate"] == pytest.approx(np.nanmean(lengths.rho))
+    with pytest.raises(ValueError, match="unknown control"):
+        study.group_effects(sg, emb, "paper", control="tokens")
