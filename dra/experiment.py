@@ -427,6 +427,19 @@ def override_tag(overrides: dict[str, Any]) -> str:
     return "_".join(f"{k}={v}" for k, v in sorted(overrides.items())).replace("/", "-")
 
 
+def _number_or_yaml(text: str) -> Any:
+    """A --set value: YAML, except that '1e-5' (a string to YAML 1.1) is the number it reads as."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Fill the results cache of the mini-world experiment, e.g. from two single-threaded processes at once,
     each with its own arms or seeds. Every run is keyed by its configuration and resumes when interrupted.
@@ -435,8 +448,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
     """
     import argparse
-
-    import yaml
 
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
@@ -459,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}.")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key] = _number_or_yaml(value)
     settings = EXPERIMENT_PROFILES[args.profile]
     seeds = settings["seeds"] if args.seeds is None else args.seeds
     if not args.skip_base:

@@ -24,14 +24,17 @@ would otherwise be most of every sequence the tiny CPU policy processes (about 1
 about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
 Why diversity can pay here (world version 2). Each problem has a *home* strategy, read from the ones digit of
-its first factor (`Problem.home_strategy`; a 1 or 2 makes splitting the first factor easy, an 8 or 9 makes
-rounding up easy, and so on: `HOME_BY_ONES_DIGIT`). The supervised demonstrations (`sft_records`) are always
-correct at home and, off home, carry a one-digit slip in one partial product with probability
-`off_home_error` (the slip propagates, so the final answer is wrong). Strategies are drawn independently of the
-problem (the base policy's deliberate 64/16/12/8 imbalance), so the base policy knows every strategy but not
-which one fits which problem. Collapsing onto the dominant strategy then caps accuracy near the base policy's,
-while learning which strategy fits which type is what raises it: the rare strategies own most problems, and
-accuracy per home type is the mechanistic readout.
+its first factor (`Problem.home_strategy`, `HOME_BY_ONES_DIGIT`): 1-2 split the first factor (a small ones
+part), 3-5 split the second, 6-9 round up (a small correction); grid is nobody's home. The supervised
+demonstrations (`sft_records`) are always correct at home; off home, with probability `off_home_error`, the
+last step drops a carry (its result is 10 too high, `carry_slip`), so the answer is wrong. The slip is
+systematic, so the policy learns it as a habit; a random one-digit slip (tried first) is averaged away by the
+policy and by sampling at temperature 0.7, which left off-home accuracy close to home accuracy. Strategies are
+drawn independently of the problem (the base policy's deliberate 64/16/12/8 imbalance), so the base policy
+knows every strategy but not which one fits which problem: collapsing onto the dominant strategy caps accuracy
+near the base policy's, while learning which strategy fits which problem raises it (the rarer strategies own 7
+of 9 ones digits). An RL policy can also learn to drop the habit off home; the share of samples that take their
+problem's home strategy tells the two routes apart.
 
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
@@ -52,7 +55,7 @@ STRATEGIES: tuple[str, ...] = ("split_first", "split_second", "round_up", "grid"
 SPLITS: tuple[str, ...] = ("sft", "rl", "validation", "test")
 # The strategy that is reliable on a problem, by the ones digit of its first factor (world version 2).
 HOME_BY_ONES_DIGIT: dict[int, str] = {1: "split_first", 2: "split_first", 3: "split_second", 4: "split_second",
-                                      5: "grid", 6: "grid", 7: "grid", 8: "round_up", 9: "round_up"}
+                                      5: "split_second", 6: "round_up", 7: "round_up", 8: "round_up", 9: "round_up"}
 
 PAPER_SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -180,12 +183,11 @@ def distinct_pairs(problems: Sequence[Problem], seed: int = 0) -> list[Problem]:
     return [rng.choice(options) for options in by_pair.values()]
 
 
-def solution_steps(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> list[str]:
+def solution_steps(problem: Problem, strategy: str, carry_slip: bool = False) -> list[str]:
     """The reasoning lines of `strategy` for `problem` (its header line first).
 
-    Without `slip` all arithmetic is exact. A `slip` ``(part, digit_position, new_digit)`` replaces one digit of
-    one partial product (the kind of error the base policy's off-home demonstrations contain); the lines after
-    it use the wrong product consistently, so the final line, and the answer, are wrong. See `random_slip`.
+    Without `carry_slip` all arithmetic is exact. With it the last step drops a carry: its result is 10 too
+    high, so the answer is wrong (the kind of error the base policy's off-home demonstrations contain).
     """
     a, b = problem.a, problem.b
     a_tens, a_ones, b_tens, b_ones = a - a % 10, a % 10, b - b % 10, b % 10
@@ -195,17 +197,11 @@ def solution_steps(problem: Problem, strategy: str, slip: tuple[int, int, int] |
     )
     parts = _parts(problem, strategy)
     products = [x * y for x, y in parts]
-    if slip is not None:
-        part, position, digit = slip
-        text = list(str(products[part]))
-        text[position] = str(digit)
-        products[part] = int("".join(text))
     # Equations carry no spaces: every token counts when the policy is trained and sampled on a CPU.
     lines = [header] + [f"{x}*{y}={p}" for (x, y), p in zip(parts, products)]
-    if strategy == "round_up":
-        lines.append(f"{products[0]}-{products[1]}={products[0] - products[1]}")
-    else:
-        lines.append(f"{'+'.join(map(str, products))}={sum(products)}")
+    result = products[0] - products[1] if strategy == "round_up" else sum(products)
+    operator = "-" if strategy == "round_up" else "+"
+    lines.append(f"{operator.join(map(str, products))}={result + 10 * carry_slip}")
     return lines
 
 
@@ -221,26 +217,10 @@ def _parts(problem: Problem, strategy: str) -> list[tuple[int, int]]:
     }[strategy]
 
 
-def random_slip(problem: Problem, strategy: str, rng: random.Random) -> tuple[int, int, int]:
-    """A one-digit slip for `solution_steps`: a uniformly chosen partial product, digit and different digit
-    (never a leading zero), so the slipped product, and hence the final answer, differ from the exact ones."""
-    parts = _parts(problem, _check_strategy(strategy))
-    part = rng.randrange(len(parts))
-    text = str(parts[part][0] * parts[part][1])
-    position = rng.randrange(len(text))
-    choices = [d for d in range(10) if str(d) != text[position] and not (position == 0 and d == 0 and len(text) > 1)]
-    return part, position, rng.choice(choices)
-
-
-def final_line_answer(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> int:
-    """The number the steps of `solution_steps(problem, strategy, slip)` end with."""
-    return int(solution_steps(problem, strategy, slip)[-1].rsplit("=", 1)[1])
-
-
-def completion(problem: Problem, strategy: str, slip: tuple[int, int, int] | None = None) -> str:
-    """A completion of `problem` by `strategy` in the paper's think/answer format: correct without `slip`, and
-    with it wrong in one partial product and in the answer (the box holds what the steps reach)."""
-    steps = solution_steps(problem, strategy, slip)
+def completion(problem: Problem, strategy: str, carry_slip: bool = False) -> str:
+    """A completion of `problem` by `strategy` in the paper's think/answer format: correct without
+    `carry_slip`; with it the last step and the answer are 10 too high (the box holds what the steps reach)."""
+    steps = solution_steps(problem, strategy, carry_slip)
     answer = steps[-1].rsplit("=", 1)[1]
     return "<think>\n" + "\n".join(steps) + f"\n</think>\n<answer> \\boxed{{{answer}}} </answer>"
 
@@ -290,7 +270,7 @@ def sft_records(
     Problems are drawn uniformly with replacement from `problems`. The first `balanced_fraction` of the records
     draw strategies uniformly (every strategy's skill is learned), the rest with `weights` (the deliberate
     imbalance of the base policy; train on the records in order to end with it). A record whose strategy is not
-    the problem's home strategy carries a one-digit slip with probability `off_home_error` (`random_slip`).
+    the problem's home strategy carries a carry slip with probability `off_home_error` (`solution_steps`).
     Each record has ``prompt`` (messages), ``completion`` (one assistant message), ``answer`` (the gold
     answer), ``strategy`` and ``correct``.
     """
@@ -306,14 +286,13 @@ def sft_records(
                   + sample_strategies(n_examples - n_balanced, weights, rng))
     records = []
     for problem, strategy in zip(chosen, strategies):
-        off_home = strategy != problem.home_strategy
-        slip = random_slip(problem, strategy, rng) if off_home and rng.random() < off_home_error else None
+        slip = strategy != problem.home_strategy and rng.random() < off_home_error
         records.append({
             "prompt": prompt_messages(problem, system_prompt),
             "completion": [{"role": "assistant", "content": completion(problem, strategy, slip)}],
             "answer": problem.answer,
             "strategy": strategy,
-            "correct": slip is None,
+            "correct": not slip,
         })
     return records
 

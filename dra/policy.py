@@ -13,8 +13,8 @@ made by exactly the same configuration exists. Training is three steps:
    `dra.mini.sft_records` (loss on the completion only), read in order: the first `balanced_fraction` of the
    examples use every strategy equally often (so each strategy's skill is learned), the rest are deliberately
    imbalanced (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in
-   which GRPO can collapse onto the dominant mode. Off its home problems a strategy's demonstrations carry a
-   one-digit slip with probability `off_home_error`, so which strategy fits which problem matters.
+   which GRPO can collapse onto the dominant mode. Off its home problems a strategy's demonstrations drop a
+   carry in their last step with probability `off_home_error`, so which strategy fits which problem matters.
 
 The result is saved with ``save_pretrained`` (model, generation config and tokenizer in one directory), so
 transformers, TRL and vLLM load it like any Hub model id.
@@ -47,7 +47,7 @@ from dra.io import config_key, last_complete_checkpoint, write_json
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT_VERSION = 2  # 2: world version 2 (home strategies, off-home slips, SFT/RL split)
+POLICY_FORMAT_VERSION = 3  # 3: world version 2 with systematic (carry) off-home slips
 SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -87,7 +87,7 @@ class MiniPolicyConfig:
     num_key_value_heads: int = 2
     intermediate_size: int = 256
     max_position_embeddings: int = 256
-    max_steps: int = 1800
+    max_steps: int = 1500
     batch_size: int = 64
     learning_rate: float = 2e-3
     warmup_ratio: float = 0.05
@@ -118,9 +118,9 @@ PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
         intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
     ),
-    # 491k parameters, 1,800 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8). World
-    # version 1 measured 0.40 pass@1 after 1,200 steps (0.02 after 600); the extra steps give the rarer
-    # strategies their skill (scripts/train_mini_policy.py reports per-strategy accuracy at and off home).
+    # 491k parameters, 1,500 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8). World
+    # version 1 measured 0.40 pass@1 after 1,200 steps (0.02 after 600); 1,800 steps with random slips gave
+    # home accuracies 0.74 / 0.55 / 0.71 (grid 0.04). scripts/train_mini_policy.py reports them at and off home.
     "mini": MiniPolicyConfig(profile="mini"),
 }
 

@@ -100,28 +100,21 @@ def test_distinct_pairs_keeps_one_ordering_of_each_pair():
 
 def test_home_strategy_is_read_from_the_first_factors_ones_digit():
     assert mini.Problem(41, 57).home_strategy == "split_first"
-    assert mini.Problem(57, 41).home_strategy == "grid"
+    assert mini.Problem(57, 41).home_strategy == "round_up"
     assert mini.Problem(49, 12).home_strategy == "round_up"
-    assert mini.Problem(33, 12).home_strategy == "split_second"
+    assert mini.Problem(35, 12).home_strategy == "split_second"
     homes = Counter(p.home_strategy for p in ALL_PROBLEMS)
-    assert homes == {"split_first": 2 * 9 * 81, "split_second": 2 * 9 * 81, "round_up": 2 * 9 * 81, "grid": 3 * 9 * 81}
+    assert homes == {"split_first": 2 * 9 * 81, "split_second": 3 * 9 * 81, "round_up": 4 * 9 * 81}  # grid: no home
 
 
 @pytest.mark.parametrize("strategy", mini.STRATEGIES)
-def test_a_slip_changes_one_digit_of_one_product_and_the_answer(strategy):
-    rng = random.Random(1)
-    for problem in rng.sample(ALL_PROBLEMS, 300):
-        slip = mini.random_slip(problem, strategy, rng)
-        exact, slipped = mini.solution_steps(problem, strategy), mini.solution_steps(problem, strategy, slip)
-        changed = [(e, s) for e, s in zip(exact[1:-1], slipped[1:-1]) if e != s]
-        assert len(changed) == 1
-        (e, s), = changed
-        e_value, s_value = e.split("=")[1], s.split("=")[1]
-        assert len(e_value) == len(s_value) and sum(x != y for x, y in zip(e_value, s_value)) == 1
-        assert s_value == "0" or not s_value.startswith("0")  # a one-digit product may slip to 0
-        text = mini.completion(problem, strategy, slip)
-        answer = mini.final_line_answer(problem, strategy, slip)
-        assert answer != problem.a * problem.b and f"\\boxed{{{answer}}}" in text
+def test_a_carry_slip_makes_only_the_last_step_and_the_answer_10_too_high(strategy):
+    for problem in random.Random(1).sample(ALL_PROBLEMS, 300):
+        exact, slipped = mini.solution_steps(problem, strategy), mini.solution_steps(problem, strategy, True)
+        assert exact[:-1] == slipped[:-1]
+        assert int(slipped[-1].rsplit("=", 1)[1]) == problem.a * problem.b + 10
+        text = mini.completion(problem, strategy, carry_slip=True)
+        assert text.endswith(f"\\boxed{{{problem.a * problem.b + 10}}} </answer>")
         assert not is_correct(text, problem.answer) and mini.parse_strategy(text) == strategy
         assert format_reward([text]) == [1.0]
 
@@ -148,7 +141,7 @@ def test_sft_records_slip_only_off_home_at_the_requested_rate():
 def test_strict_accuracy_rewards_only_well_formed_correct_answers():
     problem = mini.Problem(47, 83)
     good = mini.completion(problem, "grid")
-    wrong = mini.completion(problem, "grid", (0, 0, 9))
+    wrong = mini.completion(problem, "grid", carry_slip=True)
     no_think = good.replace("\n</think>\n", " ")
     two_closes = good.replace("</answer>", "\n</think>\n</answer>")
     assert mini.strict_accuracy_reward([good, wrong, no_think, two_closes], answer=[problem.answer] * 4) == [1.0, 0.0, 0.0, 0.0]
