@@ -141,8 +141,7 @@ def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | Non
     done = run_dir / "training_done.json"
     if done.exists() and json.loads(done.read_text()).get("key") == key:
         return run_dir
-    recipe_args, dra_args, training_args = train.configs_from_mapping({**mapping, "output_dir": str(run_dir)})
-    train.train(recipe_args, dra_args, training_args)
+    train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}))
     _write(done, {"key": key, "recipe": mapping})
     return run_dir
 

@@ -1,6 +1,7 @@
-"""DRA-GRPO and DRA-Dr. GRPO on upstream TRL (1.16): a GRPOTrainer subclass, recipes and one entry point.
+"""DRA-GRPO and DRA-Dr. GRPO on upstream TRL (1.16): a drop-in GRPOTrainer, its config, and one entry point.
 
-    python -m dra.train --config recipes/mini/dra_grpo.yaml            # CPU, the mini world
+    trainer = DRAGRPOTrainer(model, reward_funcs, args=DRAGRPOConfig(...), train_dataset=...)   # in your script
+    dra-train --config recipes/mini/dra_grpo.yaml                      # CPU, the mini world (= python -m dra.train)
     accelerate launch --config_file recipes/accelerate/zero2.yaml -m dra.train --config recipes/paper/dra_grpo.yaml
     python -m dra.train --config recipes/paper/dra_grpo.yaml --dry_run  # validate, print launch/steps/memory
 
@@ -15,7 +16,7 @@ be split across processes, which is why a reward function alone cannot do this.
 DRA multiplies the *summed* reward R = sum_k weight_k r_k. Scaling each row of the per-function rewards by
 w_i does exactly that under TRL's default `multi_objective_aggregation="sum_then_normalize"` (the sum is
 linear). Under "normalize_then_sum" each function is normalised before the sum, which would undo the weight,
-so the trainer refuses that setting. A consequence to know: TRL's per-function reward logs
+so `DRAGRPOConfig` refuses that setting. A consequence to know: TRL's per-function reward logs
 (`rewards/<name>/mean`) and `reward` show the adjusted values. The trainer therefore also logs, for every arm,
 `raw_rewards/<name>` and `raw_reward` (before DRA), and `dra/reward_before` / `dra/reward_after`.
 """
@@ -54,11 +55,34 @@ MINI_BASE = "mini-base"  # model_name_or_path that means: the mini world's SFT b
 METRICS_FILE = "metrics.jsonl"
 
 
-@dataclass
-class DRAArguments:
-    """The DRA options; each is a key of the recipe YAML."""
+def _check_trl_hook() -> None:
+    """Fail at import, with the versions to use, when TRL's private reward hook no longer looks as expected."""
+    import inspect
 
-    dra: bool = field(default=False, metadata={"help": "Apply the diversity-aware reward adjustment."})
+    import trl
+
+    expected = ["self", "inputs", "prompts", "completions", "completion_ids_list"]
+    found = list(inspect.signature(GRPOTrainer._calculate_rewards).parameters) if hasattr(
+        GRPOTrainer, "_calculate_rewards") else None
+    if found != expected:
+        raise ImportError(
+            f"dra.train overrides GRPOTrainer._calculate_rewards{tuple(expected[1:])}, which trl {trl.__version__} "
+            f"{'does not have' if found is None else f'defines as {tuple(found[1:])}'}. Supported: trl "
+            f"{SUPPORTED_TRL} (tested: 1.16.0); install it with pip install 'trl{SUPPORTED_TRL}'."
+        )
+
+
+SUPPORTED_TRL = ">=1.16.0,<1.17"
+_check_trl_hook()
+
+
+@dataclass
+class DRAGRPOConfig(GRPOConfig):
+    """TRL's GRPOConfig plus the DRA options (DRA is on by default): the config of `DRAGRPOTrainer`, and of
+    every recipe (each key of a recipe YAML is a field here, or of `RecipeArguments`). Set `dra=False` for
+    plain GRPO / Dr. GRPO with the same trainer and logs."""
+
+    dra: bool = field(default=True, metadata={"help": "Apply the diversity-aware reward adjustment (default on)."})
     dra_kernel: str = field(default="graph_cut", metadata={"help": f"SMI kernel: {', '.join(KERNELS)}."})
     dra_scope: str = field(default="group", metadata={"help": "group (the paper's formula) or device (the authors' code)."})
     dra_device_batch_size: int | None = field(
@@ -74,7 +98,18 @@ class DRAArguments:
     dra_negative_similarity: str = field(default="keep", metadata={"help": "keep (paper) or clip."})
     dra_adjust_negative: bool = field(default=True, metadata={"help": "Also divide rewards <= 0 (paper)."})
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate_dra()
+
+    def validate_dra(self) -> None:
+        """Raise ValueError on DRA options that a run would reject (also called by the dry run)."""
+        if self.dra and self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError(
+                "DRA multiplies the summed reward, but multi_objective_aggregation='normalize_then_sum' normalises "
+                "each reward function before summing, which would undo the weight. Use 'sum_then_normalize' "
+                "(TRL's default) with DRA, or dra=False."
+            )
         if self.dra_kernel not in KERNELS:
             raise ValueError(f"dra_kernel must be one of {KERNELS}, got {self.dra_kernel!r}.")
         if self.dra_scope not in SCOPES:
@@ -108,41 +143,44 @@ def _embed_local(embedder, texts: list[str], device) -> torch.Tensor:
 
 
 class DRAGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer with the DRA reward adjustment in `_calculate_rewards` (see the module docstring).
+    """A drop-in for TRL's GRPOTrainer with the DRA reward adjustment in `_calculate_rewards` (module docstring).
 
-    Args (besides GRPOTrainer's): `dra_args` (DRAArguments; None or dra=False trains plain GRPO/Dr. GRPO),
-    `embedder` (a `dra.embed` embedder; built from dra_args when None), `completion_metrics` (texts ->
+        trainer = DRAGRPOTrainer(model, reward_funcs, args=DRAGRPOConfig(output_dir=..., ...), train_dataset=...)
+
+    Everything GRPOTrainer takes works as there (your reward functions, datasets, `peft_config`, callbacks);
+    `args` must be a `DRAGRPOConfig` (a plain GRPOConfig carries no DRA options, and DRA would silently be off).
+    Extra keyword arguments: `embedder` (any object with ``encode(texts) -> (n, d)`` unit-norm array, e.g. a
+    `dra.embed` embedder; built from `args.dra_embedder` when None) and `completion_metrics` (texts, examples ->
     {name: value}, logged each step, e.g. the mini world's strategy entropy).
     """
 
-    def __init__(self, *args, dra_args: DRAArguments | None = None, embedder=None,
+    def __init__(self, model, reward_funcs, args: "DRAGRPOConfig | None" = None, *rest, embedder=None,
                  completion_metrics: Callable[[list[str], list[Any]], dict[str, float]] | None = None, **kwargs):
-        self.dra_args = dra_args or DRAArguments()
-        self.dra_args.validate()
-        training_args = kwargs.get("args") if "args" in kwargs else (args[2] if len(args) > 2 else None)
-        if self.dra_args.dra and getattr(training_args, "multi_objective_aggregation", "sum_then_normalize") != "sum_then_normalize":
-            raise ValueError(
-                "DRA multiplies the summed reward, but multi_objective_aggregation='normalize_then_sum' normalises "
-                "each reward function before summing, which would undo the weight. Use 'sum_then_normalize' "
-                "(TRL's default) with DRA."
+        if args is None:
+            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "model")
+            args = DRAGRPOConfig(output_dir=f"{str(name).split('/')[-1]}-DRA-GRPO")
+        if not isinstance(args, DRAGRPOConfig):
+            raise TypeError(
+                f"DRAGRPOTrainer needs args=DRAGRPOConfig(...) (GRPOConfig's fields plus dra_*), got "
+                f"{type(args).__name__}: a plain GRPOConfig has no DRA options, so DRA would silently be off."
             )
-        super().__init__(*args, **kwargs)
+        super().__init__(model, reward_funcs, args, *rest, **kwargs)
         self._embedder = embedder
         self.completion_metrics = completion_metrics
 
     @property
     def embedder(self):
-        if self._embedder is None and self.dra_args.dra_embedder == ORACLE_EMBEDDER:
+        if self._embedder is None and self.args.dra_embedder == ORACLE_EMBEDDER:
             self._embedder = StrategyEmbedder()
         if self._embedder is None:
             from dra.embed import get_embedder
 
             options: dict[str, Any] = {}
-            if self.dra_args.dra_trust_remote_code:
+            if self.args.dra_trust_remote_code:
                 options["trust_remote_code"] = True
-            if self.dra_args.dra_embed_max_seq_length:
-                options["max_seq_length"] = self.dra_args.dra_embed_max_seq_length
-            self._embedder = get_embedder(self.dra_args.dra_embedder, **options)
+            if self.args.dra_embed_max_seq_length:
+                options["max_seq_length"] = self.args.dra_embed_max_seq_length
+            self._embedder = get_embedder(self.args.dra_embedder, **options)
         return self._embedder
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -162,7 +200,7 @@ class DRAGRPOTrainer(GRPOTrainer):
             for name, value in self.completion_metrics(gather_object(texts), examples).items():
                 self._metrics[mode][name].append(value)
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
-        if not self.dra_args.dra:
+        if not self.args.dra:
             for name, value in zero_variance_stats(rewards_per_func, rewards_per_func, weights, group_size,
                                                    self.args.scale_rewards).items():
                 self._metrics[mode][name].append(value)
@@ -174,7 +212,7 @@ class DRAGRPOTrainer(GRPOTrainer):
         embed_seconds = time.perf_counter() - start
         # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
         generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
-        adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.dra_args,
+        adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.args,
                                              local_batch_size=self.args.per_device_train_batch_size,
                                              generator=generator)
         stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
@@ -189,7 +227,7 @@ def adjust_reward_rows(
     embeddings: torch.Tensor,
     reward_weights: torch.Tensor,
     group_size: int,
-    dra_args: DRAArguments,
+    options: "DRAGRPOConfig",
     local_batch_size: int | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -202,19 +240,19 @@ def adjust_reward_rows(
     per_device_train_batch_size, the authors' per-GPU micro-batch). Returns the adjusted rows and the step's
     DRA statistics.
     """
-    if dra_args.dra_scope == "device":
-        slice_size = dra_args.dra_device_batch_size or local_batch_size
+    if options.dra_scope == "device":
+        slice_size = options.dra_device_batch_size or local_batch_size
         if slice_size is None:
             raise ValueError("dra_scope='device' needs dra_device_batch_size or the per-process batch size.")
     else:
         slice_size = group_size
     if embeddings.shape[0] % group_size:
         raise ValueError(f"{embeddings.shape[0]} completions do not form groups of {group_size}.")
-    weights = diversity_weights(embeddings.float(), slice_size, dra_args.dra_kernel, dra_args.dra_negative_similarity)
+    weights = diversity_weights(embeddings.float(), slice_size, options.dra_kernel, options.dra_negative_similarity)
     summed = (rewards_per_func * reward_weights.unsqueeze(0)).nansum(dim=1)
-    if not dra_args.dra_adjust_negative:
+    if not options.dra_adjust_negative:
         weights = torch.where(summed > 0, weights, torch.ones_like(weights))
-    weights = reweight(weights, group_size, dra_args.dra_weighting, generator)
+    weights = reweight(weights, group_size, options.dra_weighting, generator)
     adjusted = rewards_per_func * weights.unsqueeze(1).to(rewards_per_func.dtype)
     # Mean off-diagonal cosine per group from the row sums alone (unit-norm rows): sum_ij s_ij = |sum_i u_i|^2.
     units = torch.nn.functional.normalize(embeddings.float(), dim=-1).view(-1, group_size, embeddings.shape[-1])
@@ -340,7 +378,7 @@ def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) ->
             "mini/dominant_share": share, "mini/home_share": home}
 
 
-def build_trainer(recipe: RecipeArguments, dra_args: DRAArguments, training_args: GRPOConfig,
+def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
                   embedder=None) -> DRAGRPOTrainer:
     from transformers import AutoTokenizer
 
@@ -356,7 +394,6 @@ def build_trainer(recipe: RecipeArguments, dra_args: DRAArguments, training_args
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        dra_args=dra_args,
         embedder=embedder,
         completion_metrics=mini_completion_metrics if recipe.task == "mini" else None,
     )
@@ -372,9 +409,9 @@ def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return last_complete_checkpoint(output_dir)
 
 
-def train(recipe: RecipeArguments, dra_args: DRAArguments, training_args: GRPOConfig, embedder=None) -> Path:
+def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None) -> Path:
     """Train (resuming from the last checkpoint in output_dir, if any) and save the final model."""
-    trainer = build_trainer(recipe, dra_args, training_args, embedder=embedder)
+    trainer = build_trainer(recipe, training_args, embedder=embedder)
     trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     trainer.save_model(training_args.output_dir)
     return Path(training_args.output_dir)
@@ -426,9 +463,9 @@ def memory_estimate_gb(arch: dict[str, Any], args: GRPOConfig, num_processes: in
     return parts
 
 
-def dry_run_report(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOConfig, config_path: str | None) -> dict[str, Any]:
+def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: str | None) -> dict[str, Any]:
     """Validate a recipe and describe the run: launch command, optimiser steps, prompts seen, memory."""
-    dra_args.validate()
+    args.validate_dra()
     completions_per_step = args.per_device_train_batch_size * recipe.num_processes * args.gradient_accumulation_steps
     if completions_per_step % args.num_generations:
         raise ValueError(
@@ -450,7 +487,7 @@ def dry_run_report(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOCo
         "prompts_per_step": prompts_per_step,
         "prompts_seen": steps * prompts_per_step,
         "loss_type": args.loss_type, "scale_rewards": args.scale_rewards, "beta": args.beta,
-        "temperature": args.temperature, "dra": dra_args.dra, "dra_scope": dra_args.dra_scope,
+        "temperature": args.temperature, "dra": args.dra, "dra_scope": args.dra_scope,
     }
     if args.use_vllm and args.vllm_mode == "server":
         report["vllm_server"] = shlex.join([
@@ -464,31 +501,31 @@ def dry_run_report(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOCo
     return report
 
 
-def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAArguments, GRPOConfig]:
-    """The three argument objects of a run from a recipe mapping (as `dra.recipes.recipe` returns, plus any
+def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAGRPOConfig]:
+    """The two argument objects of a run from a recipe mapping (as `dra.recipes.recipe` returns, plus any
     overrides): the same dataclasses the YAML files are parsed into, without writing or reading a file."""
     mapping = dict(mapping)
     if "use_cpu" not in mapping and not torch.cuda.is_available() and mapping.get("bf16"):
         raise ValueError("the recipe asks for bf16, which needs a GPU; set bf16: false to run on the CPU.")
-    return TrlParser((RecipeArguments, DRAArguments, GRPOConfig)).parse_dict(mapping)
+    return TrlParser((RecipeArguments, DRAGRPOConfig)).parse_dict(mapping)
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAArguments, GRPOConfig, str | None]:
+def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAGRPOConfig, str | None]:
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path = argv[argv.index("--config") + 1] if "--config" in argv else None
     if "--dry_run" in argv and not torch.cuda.is_available():
         # transformers refuses bf16 without a GPU unless told the run is on CPU; a dry run only validates.
         argv += ["--use_cpu", "true"]
-    recipe, dra_args, training_args = TrlParser((RecipeArguments, DRAArguments, GRPOConfig)).parse_args_and_config(argv)
-    return recipe, dra_args, training_args, config_path
+    recipe, training_args = TrlParser((RecipeArguments, DRAGRPOConfig)).parse_args_and_config(argv)
+    return recipe, training_args, config_path
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    recipe, dra_args, training_args, config_path = parse(argv)
+    recipe, training_args, config_path = parse(argv)
     if recipe.dry_run:
-        print(json.dumps(dry_run_report(recipe, dra_args, training_args, config_path), indent=2))
+        print(json.dumps(dry_run_report(recipe, training_args, config_path), indent=2))
         return
-    out = train(recipe, dra_args, training_args)
+    out = train(recipe, training_args)
     print(f"saved to {out}")
 
 

@@ -21,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = torch.tensor([1.0, 2.0])
 
 
+def options(**dra_fields) -> train.DRAGRPOConfig:
+    return train.DRAGRPOConfig(output_dir="unused", use_cpu=True, bf16=False, **dra_fields)
+
+
 def single_process(scope: str, device_batch_size: int | None = None) -> torch.Tensor:
     emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
-    args = train.DRAArguments(dra=True, dra_scope=scope, dra_device_batch_size=device_batch_size)
+    args = options(dra_scope=scope, dra_device_batch_size=device_batch_size)
     adjusted, _ = train.adjust_reward_rows(all_rewards_per_func(), emb, WEIGHTS, 6, args)
     return adjusted
 
@@ -31,7 +35,7 @@ def single_process(scope: str, device_batch_size: int | None = None) -> torch.Te
 def test_rows_scale_the_summed_reward_exactly_like_the_kernel():
     rewards = all_rewards_per_func()
     emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
-    adjusted, stats = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, train.DRAArguments(dra=True))
+    adjusted, stats = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, options())
     summed = (rewards * WEIGHTS).sum(1)
     torch.testing.assert_close((adjusted * WEIGHTS).sum(1), dra.adjust_rewards(summed, emb, 6))
     assert stats["dra/reward_after"] == pytest.approx(dra.adjust_rewards(summed, emb, 6).mean().item(), rel=1e-5)
@@ -41,7 +45,7 @@ def test_rows_scale_the_summed_reward_exactly_like_the_kernel():
 def test_adjust_negative_false_keeps_non_positive_sums():
     rewards = all_rewards_per_func()
     emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
-    args = train.DRAArguments(dra=True, dra_adjust_negative=False)
+    args = options(dra_adjust_negative=False)
     adjusted, _ = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, args)
     summed = (rewards * WEIGHTS).sum(1)
     keep = summed <= 0
@@ -66,16 +70,31 @@ def test_two_processes_with_split_groups_equal_one_process(tmp_path):
 
 
 def test_refuses_normalize_then_sum():
-    args = GRPOConfig(output_dir="unused", multi_objective_aggregation="normalize_then_sum", use_cpu=True, bf16=False)
     with pytest.raises(ValueError, match="sum_then_normalize"):
-        train.DRAGRPOTrainer(model=None, reward_funcs=[], args=args, dra_args=train.DRAArguments(dra=True))
+        options(multi_objective_aggregation="normalize_then_sum")
+    assert options(dra=False, multi_objective_aggregation="normalize_then_sum").dra is False  # fine without DRA
+
+
+def test_dra_is_on_by_default_and_a_plain_grpo_config_is_refused():
+    assert options().dra is True
+    args = GRPOConfig(output_dir="unused", use_cpu=True, bf16=False)
+    with pytest.raises(TypeError, match="DRAGRPOConfig"):
+        train.DRAGRPOTrainer(model="unused", reward_funcs=[], args=args)
+    assert dra.DRAGRPOConfig is train.DRAGRPOConfig and dra.DRAGRPOTrainer is train.DRAGRPOTrainer
+
+
+def test_an_unexpected_trl_hook_fails_at_import_with_the_supported_versions(monkeypatch):
+    monkeypatch.setattr(train.GRPOTrainer, "_calculate_rewards", lambda self, inputs, prompts: None)
+    with pytest.raises(ImportError, match=r"trl>=1\.16\.0,<1\.17"):
+        train._check_trl_hook()
 
 
 @pytest.mark.parametrize("field, value, message", [("dra_kernel", "dpp", "dra_kernel"), ("dra_scope", "node", "dra_scope"),
-                                                   ("dra_negative_similarity", "abs", "keep or clip")])
+                                                   ("dra_negative_similarity", "abs", "keep or clip"),
+                                                   ("dra_weighting", "inverse", "dra_weighting")])
 def test_bad_dra_options_raise(field, value, message):
     with pytest.raises(ValueError, match=message):
-        train.DRAArguments(**{field: value}).validate()
+        options(**{field: value})
 
 
 def test_committed_recipes_match_the_table():
@@ -85,36 +104,36 @@ def test_committed_recipes_match_the_table():
 
 @pytest.mark.parametrize("arm", list(recipes.ARMS))
 def test_paper_recipes_parse_and_pin_the_paper_settings(arm):
-    recipe, dra_args, args, _ = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"])
+    recipe, args, _ = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"])
     expected = {"grpo": ("grpo", "group"), "dr_grpo": ("dr_grpo", "none")}[arm.replace("dra_", "")]
     assert (args.loss_type, args.scale_rewards) == expected
-    assert dra_args.dra == arm.startswith("dra_")
+    assert args.dra == arm.startswith("dra_")
     assert args.beta == 0.04 and args.temperature == 0.7 and args.learning_rate == 1e-6
     assert args.use_vllm and args.vllm_mode == "server" and args.vllm_importance_sampling_correction is False
     assert args.num_generations == 6 and args.max_completion_length == 3584 and args.max_steps == 500
     assert args.lr_scheduler_type == "cosine_with_min_lr" and args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     assert args.reward_weights == [1.0, 2.0] and recipe.reward_funcs == ["format", "cosine"]
     assert recipe.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" and recipe.task == "open_rs"
-    report = train.dry_run_report(recipe, dra_args, args, "recipes/paper/x.yaml")
+    report = train.dry_run_report(recipe, args, "recipes/paper/x.yaml")
     assert report["completions_per_step"] == 48 and report["prompts_per_step"] == 8 and report["prompts_seen"] == 4000
     assert report["memory_gb_per_training_gpu"]["parameters_billion"] == pytest.approx(1.777, abs=0.01)
 
 
 def test_colocate_recipes_keep_48_completions_per_step():
-    recipe, dra_args, args, _ = train.parse(["--config", str(ROOT / "recipes/paper/dra_grpo_colocate.yaml"), "--dry_run"])
+    recipe, args, _ = train.parse(["--config", str(ROOT / "recipes/paper/dra_grpo_colocate.yaml"), "--dry_run"])
     assert args.vllm_mode == "colocate"
-    assert train.dry_run_report(recipe, dra_args, args, None)["completions_per_step"] == 48
+    assert train.dry_run_report(recipe, args, None)["completions_per_step"] == 48
 
 
 def smoke_args(arm: str, output_dir: Path, *extra: str):
-    return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])[:3]
+    return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])[:2]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arm", ["grpo", "dr_grpo", "dra_dr_grpo"])
 def test_smoke_training_of_each_arm(arm, tmp_path):
-    recipe, dra_args, args = smoke_args(arm, tmp_path / arm, "--max_steps", "1")
-    out = train.train(recipe, dra_args, args)
+    recipe, args = smoke_args(arm, tmp_path / arm, "--max_steps", "1")
+    out = train.train(recipe, args)
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[0]["step"] == 1 and lines[0]["profile"] == "smoke"
     assert ("dra/weight_mean" in lines[0]) == arm.startswith("dra_")
@@ -126,14 +145,14 @@ def test_smoke_training_of_each_arm(arm, tmp_path):
 @pytest.mark.slow
 def test_dra_grpo_resumes_after_interruption(tmp_path):
     out = tmp_path / "dra_grpo"
-    recipe, dra_args, args = smoke_args("dra_grpo", out)
-    train.train(recipe, dra_args, args)
+    recipe, args = smoke_args("dra_grpo", out)
+    train.train(recipe, args)
     first = (out / "metrics.jsonl").read_text().splitlines()
     # Simulate a run killed after step 1: its later checkpoint and final files never got written.
     shutil.rmtree(out / "checkpoint-2")
     assert train.last_checkpoint(out).endswith("checkpoint-1")
-    recipe, dra_args, args = smoke_args("dra_grpo", out)
-    train.train(recipe, dra_args, args)
+    recipe, args = smoke_args("dra_grpo", out)
+    train.train(recipe, args)
     second = (out / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(l)["step"] for l in second if "loss" in json.loads(l)]
     assert steps == [1, 2]  # step 2 once: the stale line of the first run was dropped

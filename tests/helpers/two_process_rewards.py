@@ -18,7 +18,7 @@ sys.path.insert(0, sys.argv[2])  # tests/ for the shared fixtures
 from trainer_fixtures import HashingEmbedder, all_completions, all_rewards_per_func  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
-from dra.train import DRAArguments, DRAGRPOTrainer  # noqa: E402
+from dra.train import DRAGRPOConfig, DRAGRPOTrainer  # noqa: E402
 
 
 def main(out_path: str) -> None:
@@ -33,12 +33,14 @@ def main(out_path: str) -> None:
     for scope in ("group", "device"):
         trainer = object.__new__(DRAGRPOTrainer)
         trainer.__dict__.update(
-            accelerator=accelerator, dra_args=DRAArguments(dra=True, dra_scope=scope), _embedder=HashingEmbedder(),
+            accelerator=accelerator, _embedder=HashingEmbedder(),
             completion_metrics=None, model=SimpleNamespace(training=True), num_generations=6,
             reward_weights=torch.tensor([1.0, 2.0]), reward_func_names=["format_reward", "cosine_reward"],
             _metrics={"train": defaultdict(list)},
             # device scope slices by per_device_train_batch_size: here each rank's 9 completions
-            args=SimpleNamespace(seed=0, per_device_train_batch_size=per_rank, scale_rewards="group"),
+            args=DRAGRPOConfig(output_dir="unused", use_cpu=True, bf16=False, dra_scope=scope, seed=0,
+                               per_device_train_batch_size=per_rank, num_generations=6,
+                               generation_batch_size=per_rank * world),
             state=SimpleNamespace(global_step=0),
         )
         result[scope] = trainer._calculate_rewards(None, [None] * per_rank, completions[local], None).tolist()
