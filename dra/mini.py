@@ -25,7 +25,10 @@ about 70 for a whole completion). Any prompt can be passed instead (`prompt_mess
 
 Why diversity can pay here (world version 2). Each problem has a *home* strategy, read from the ones digit of
 its first factor (`Problem.home_strategy`, `HOME_BY_ONES_DIGIT`): 1-2 split the first factor (a small ones
-part), 3-5 split the second, 6-9 round up (a small correction); grid is nobody's home. The supervised
+part), 3-5 split the second, 6-9 round up (a small correction); grid is nobody's home. The prompt shows the
+problem's kind (A, B, C: `Problem.kind`), so the type is visible in one token; which strategy fits which kind
+is not said anywhere. (Without the tag, a 0.5M-parameter policy did not learn to tell home from off home by
+the ones digit in 1,500 SFT steps: it made the off-home error everywhere.) The supervised
 demonstrations (`sft_records`) are always correct at home; off home, with probability `off_home_error`, the
 last step drops a carry (its result is 10 too high, `carry_slip`), so the answer is wrong. The slip is
 systematic, so the policy learns it as a habit; a random one-digit slip (tried first) is averaged away by the
@@ -56,6 +59,8 @@ SPLITS: tuple[str, ...] = ("sft", "rl", "validation", "test")
 # The strategy that is reliable on a problem, by the ones digit of its first factor (world version 2).
 HOME_BY_ONES_DIGIT: dict[int, str] = {1: "split_first", 2: "split_first", 3: "split_second", 4: "split_second",
                                       5: "split_second", 6: "round_up", 7: "round_up", 8: "round_up", 9: "round_up"}
+# The prompt names the problem's kind; which strategy fits which kind is for the policy to learn.
+KIND_OF_HOME: dict[str, str] = {"split_first": "A", "split_second": "B", "round_up": "C"}
 
 PAPER_SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -101,7 +106,12 @@ class Problem:
 
     @property
     def question(self) -> str:
-        return f"What is {self.a} * {self.b}?"
+        return f"What is {self.a} * {self.b}? (kind {self.kind})"
+
+    @property
+    def kind(self) -> str:
+        """The visible problem type the prompt shows (A, B or C), which fixes the home strategy."""
+        return KIND_OF_HOME[self.home_strategy]
 
     @property
     def home_strategy(self) -> str:

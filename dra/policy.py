@@ -47,7 +47,7 @@ from dra.io import config_key, last_complete_checkpoint, write_json
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT_VERSION = 3  # 3: world version 2 with systematic (carry) off-home slips
+POLICY_FORMAT_VERSION = 4  # 4: world version 2 with carry slips off home and the kind shown in the prompt
 SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
