@@ -197,8 +197,8 @@ def read_json(path: str | os.PathLike, keys: Sequence[str] = (), what: str = "JS
     return value
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Any]:
-    """The JSON value of every non-blank line of `path`, in order.
+def read_jsonl(path: str | os.PathLike, objects: bool = False) -> list[Any]:
+    """The JSON value of every non-blank line of `path`, in order (with `objects`, each must be an object).
 
     A last line that is cut short (no final newline, invalid JSON: what a killed writer leaves) is skipped
     with a warning; any other invalid line raises `BadFileError` with its line number.
@@ -217,6 +217,8 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
                               "killed mid-line.", RuntimeWarning, stacklevel=2)
                 continue
             raise BadFileError(path, f"line {number} is not valid JSON: {error.msg} at column {error.colno}.") from None
+        if objects and not isinstance(values[-1], dict):
+            raise BadFileError(path, f"line {number} is not a JSON object: {line:.80}")
     return values
 
 
