@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Iterable
 from typing import Any, Sequence
 
+import numpy as np
+
 
 def integer(value: Any, name: str, minimum: int | None = None) -> int:
     """`value` as an int (numpy integers too); raises unless it is an integer >= `minimum`."""
@@ -38,7 +40,7 @@ def real(value: Any, name: str, low: float = -math.inf, high: float = math.inf, 
 
 def flag(value: Any, name: str) -> bool:
     """`value` if it is a bool (numpy's too); raises TypeError otherwise."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
     return bool(value)
 

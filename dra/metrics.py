@@ -207,7 +207,7 @@ def as_outcomes(values: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must hold booleans or 0/1, got values of dtype {array.dtype}.")
     valid = np.isin(array, (0, 1))
     if not valid.all():
-        raise ValueError(f"{name} must hold booleans or 0/1 (one outcome per sample), got {array[~valid].flat[0]!r}.")
+        raise ValueError(f"{name} must hold booleans or 0/1 (one outcome per sample), got {array[~valid].flat[0].item()!r}.")
     return array.astype(bool)
 
 
