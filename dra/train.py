@@ -520,10 +520,10 @@ def _batch_problems(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOC
     if sizes["generation_batch"] % sizes["global_batch"]:
         problems.append(f"generation_batch_size {sizes['generation_batch']} is not a multiple of the global batch "
                         f"{sizes['global_batch']} (per_device_train_batch_size x {recipe.num_processes} processes).")
-    for what in ("completions_per_step", "generation_batch"):
+    for what, unit in (("completions_per_step", "optimiser step"), ("generation_batch", "generation batch")):
         if sizes[what] % g:
-            problems.append(f"{sizes[what]} completions per {what.replace('_', ' ')} (on {recipe.num_processes} "
-                            f"processes) is not a multiple of num_generations={g}: prompt groups would be split.")
+            problems.append(f"{sizes[what]} completions per {unit} (on {recipe.num_processes} processes) is not a "
+                            f"multiple of num_generations={g}: prompt groups would be split.")
     if dra_args.dra and dra_args.dra_scope == "device":
         local = sizes["generation_batch"] // recipe.num_processes
         slice_size = dra_args.dra_device_batch_size or local
