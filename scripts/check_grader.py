@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import re
 import sys
 import time
@@ -197,7 +198,8 @@ def report_adversarial(out: Path) -> None:
           f"(thread pool); time limit {result['timeout_s']} s; {result['threads']} worker processes started in "
           f"{result['worker_startup_s']:.2f} s")
     write_json(out / "grader_adversarial.json", {
-        "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py --only adversarial"),
+        "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py", part="adversarial",
+                                 load_average_1min=round(os.getloadavg()[0], 2)),
         **result,
     })
     print(f"wrote {out / 'grader_adversarial.json'}")
