@@ -1,15 +1,17 @@
-"""The math-verify calls behind `dra.rewards.grade`, under a time limit, in this process or in a worker.
+"""The math-verify calls behind `dra.rewards.grade`, and the worker processes that run them under a time limit.
 
 This module imports nothing from `dra`: besides being imported by `dra.rewards`, it runs as the grader's
 worker process (``python -P dra/_verify.py``), which must start quickly and must not import torch.
 
 Time limits. math-verify can run for minutes on an adversarial answer (a power tower, a symbolic 9 x 9
-determinant). In the main thread of a process whose real-time timer (``ITIMER_REAL``) is free, a SIGALRM timer
-interrupts the work (`bounded_verdict`); the caller's SIGALRM handler is put back afterwards. Anywhere else
-(another thread, a caller who set their own timer) the work goes to a worker process (`WorkerPool`), which
-keeps the same SIGALRM limit in its own main thread and is killed by the caller `KILL_GRACE_S` seconds later if
-it has not answered (a computation stuck inside C code that no signal interrupts). A faulthandler watchdog makes
-the worker exit by itself at the same moment, should its parent be gone.
+determinant), and a timer signal in the caller's own process is not a bound: it only works in the main
+thread, it can land in code that swallows the exception (a finaliser), and it cannot interrupt a long C call
+(a big-integer power). So every bounded grading runs in a worker process (`WorkerPool`, one worker per
+concurrent caller), from any thread. Inside the worker, a SIGALRM timer (`deadline`, re-fired every 50 ms
+until the work stops) ends ordinary overruns cheaply, the worker survives and answers "timeout". If it has
+not answered `KILL_GRACE_S` seconds after the limit, the caller kills it (a new one starts on the next call);
+a faulthandler watchdog makes it exit by itself at the same moment should the caller be gone. The caller's
+own signals and timers are never touched.
 
 Verdicts are strings so that they cross the process boundary unchanged: "true", "false", "none" (the gold
 answer cannot be parsed), "timeout" or "error" (math-verify raised).
@@ -44,6 +46,7 @@ math_verify.grader.TIMEOUT_WARNING_SHOWN = True
 LATEX_CONFIG = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 VERDICTS = ("true", "false", "none", "timeout", "error")
 KILL_GRACE_S = 1.0  # a worker that has not answered `timeout` + this many seconds later is killed
+REFIRE_S = 0.05  # the in-worker timer fires again this often until the timed-out work has stopped
 STARTUP_TIMEOUT_S = 120.0  # importing math-verify/sympy takes about 1 s on a quiet machine
 MAX_WORKERS = max(4, os.cpu_count() or 1)
 
@@ -81,18 +84,12 @@ def verdict(gold: str, answer: str | None, boxed: bool) -> str:
         return "error"
 
 
-def alarm_usable() -> bool:
-    """Whether a SIGALRM timer can bound work here: the main thread, and no real-time timer of the caller's."""
-    return (threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
-
-
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
-    """Raise GradingTimeout in the main thread after `seconds`; restores the previous SIGALRM handler.
+    """Raise GradingTimeout in the main thread after `seconds`, and again every REFIRE_S seconds until the
+    block is left (in case the first one was swallowed); restores the previous SIGALRM handler.
 
-    The timer fires once. Should it fire while the block is being left, the nested ``finally`` still disarms
-    it and puts the caller's handler back.
+    Should the timer fire while the block is being left, the nested ``finally`` still disarms it.
     """
     armed = [True]
 
@@ -101,7 +98,7 @@ def deadline(seconds: float) -> Iterator[None]:
             raise GradingTimeout()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_S)
     try:
         yield
     finally:
@@ -113,7 +110,7 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 def bounded_verdict(gold: str, answer: str | None, boxed: bool, timeout: float) -> str:
-    """`verdict` under a SIGALRM deadline; only in the main thread (see `alarm_usable`)."""
+    """`verdict` under a SIGALRM deadline: the worker's loop (main thread of the worker process)."""
     try:
         with deadline(timeout):
             return verdict(gold, answer, boxed)

@@ -6,8 +6,8 @@ answer by math-verify (inside an ``<answer>`` block several boxes are read as on
 `final_answer`); a completion without a box falls back to math-verify's own anchored extraction
 ("the final answer is ..."). It never raises on a completion: malformed text, an unparseable answer, a box
 longer than MAX_ANSWER_CHARS, an unparseable gold answer or a comparison that runs past the time limit all count
-as incorrect. The time limit (5 s by default) holds in every thread: a SIGALRM timer in the main thread, a
-worker process elsewhere (`dra._verify`). Arguments that cannot be right raise instead: a gold answer that is
+as incorrect. The time limit (5 s by default) holds in every thread: math-verify runs in a worker process
+that is killed when it overruns (`dra._verify`). Arguments that cannot be right raise instead: a gold answer that is
 None, a bool, NaN or a list, a timeout that is not a positive number, a single string where the reward
 functions expect a list of completions or of gold answers, a cosine option that is not a finite number.
 
@@ -155,12 +155,13 @@ def grade(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEOUT_S)
     Never raises on a completion: one that is not a string, empty, boxes nothing readable, boxes more than
     MAX_ANSWER_CHARS characters, makes math-verify raise, or takes more than `timeout` seconds is False. Bad
     arguments do raise: a `gold` that is not a string or a finite number (TypeError/ValueError; "" is a gold
-    answer that cannot be parsed, so None), a `timeout` that is not a positive number or None (ValueError).
+    answer that cannot be parsed, so None), a `timeout` that is not a positive number or None (TypeError for
+    a non-number such as "5", ValueError for 0, a negative number, NaN or inf).
 
-    The time limit holds in any thread: in the main thread a SIGALRM timer bounds the work (a timer the
-    caller set is left alone: the work then goes to a worker process), elsewhere a worker process does, and
-    is killed if it does not answer within `timeout` + 1 s (see `dra._verify`). ``timeout=None`` grades
-    in the calling thread with no limit at all: only for trusted text.
+    The time limit holds in any thread: math-verify runs in a worker process (started on first use, about
+    1 s, then reused), which stops at `timeout` and is killed if it has not answered 1 s later (see
+    `dra._verify`); the caller's signals and timers are not touched. ``timeout=None`` grades in the calling
+    thread with no limit at all: only for trusted text.
     """
     seconds = None if timeout is None else checks.real(timeout, "timeout (seconds, or None for no limit)", 0,
                                                          low_open=True)
@@ -168,8 +169,6 @@ def grade(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEOUT_S)
     answer, boxed = _answer_of(completion)
     if seconds is None:
         result = _verify.verdict(gold_text, answer, boxed)
-    elif _verify.alarm_usable():
-        result = _verify.bounded_verdict(gold_text, answer, boxed, seconds)
     else:
         result = _verify.POOL.ask(gold_text, answer, boxed, seconds)
     if result in ("timeout", "error"):

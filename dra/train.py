@@ -482,7 +482,8 @@ def recipe_problems(recipe: RecipeArguments, dra_args: DRAArguments, args: GRPOC
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or name.count("/") != 1
+    """A local path rather than a Hub id ("owner/name", or a legacy id without owner such as "gpt2")."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1
 
 
 def _embedder_problems(dra_args: DRAArguments, local: Sequence[str], hub: Sequence[str]) -> list[str]:
@@ -492,7 +493,7 @@ def _embedder_problems(dra_args: DRAArguments, local: Sequence[str], hub: Sequen
     if name in hub:
         return [] if dra_args.dra_trust_remote_code else [
             f"dra_embedder {name!r} runs the model's own code from the Hub: set dra_trust_remote_code: true."]
-    if _looks_like_path(name):
+    if "/" not in name or _looks_like_path(name):  # dra.embed reads a name without "/" as one of its own
         return [f"dra_embedder {name!r} is neither a known embedder ({', '.join((*local, *hub))}), an existing "
                 "directory, nor a Hub id 'owner/name'."]
     return []

@@ -57,6 +57,14 @@ def test_dry_run_true_in_the_recipe_counts(capsys, tmp_path, monkeypatch):
     assert dry_run(capsys, "--config", str(path))["prompts_seen"] == 4000  # bf16 recipe, no GPU: parsed as CPU
 
 
+def test_hub_names_pass_with_a_note(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    report = dry_run(capsys, "--config", broken(tmp_path, model_name_or_path="gpt2", dra_embedder="owner/embedder"),
+                     "--dry_run")
+    assert any("gpt2 comes from the Hugging Face Hub" in note for note in report["not_checked_here"])
+    assert any("owner/embedder" in note for note in report["not_checked_here"])
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--dry_run"], True), (["--dry-run"], True), (["--dry_run", "true"], True), (["--dry-run=yes"], True),
     (["--dry_run", "false"], False), ([], False), (["--dry_run_extra"], False),
