@@ -19,9 +19,9 @@ provenance) and prints the table and answers/s. Needs DRA_DATA_DIR (or the cache
 
 Then the time limit under attack: a fixed set of adversarial completions (a power tower, a 9 x 9 symbolic
 determinant, 200k unclosed boxes, a 1 MB box, ...) is graded once from the main thread and once from a pool of
-threads (where no SIGALRM timer is possible, so a worker process bounds the work), each call timed. Writes
-data/grader_adversarial.json: seconds per case and mode, the worst case, the time limit, and how long the
-worker processes took to start (paid once per process, not per call).
+threads, each call timed (either way a worker process does the work: it stops itself at the limit or is killed
+1 s later). Writes data/grader_adversarial.json: seconds per case and mode, the worst case, the time limit,
+and how long the pool's worker processes took to start (paid once per process and thread, not per call).
 
     DRA_DATA_DIR=../shared/data .venv/bin/python scripts/check_grader.py                  # both parts
     .venv/bin/python scripts/check_grader.py --only adversarial                          # the timing alone
