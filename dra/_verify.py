@@ -7,7 +7,8 @@ Time limits. math-verify can run for minutes on an adversarial answer (a power t
 determinant), and a timer signal in the caller's own process is not a bound: it only works in the main
 thread, it can land in code that swallows the exception (a finaliser), and it cannot interrupt a long C call
 (a big-integer power). So every bounded grading runs in a worker process (`WorkerPool`, one worker per
-concurrent caller), from any thread. Inside the worker, a SIGALRM timer (`deadline`, re-fired every 50 ms
+concurrent caller, at most MAX_WORKERS = max(4, CPUs); callers beyond that wait for a free worker, so their
+call takes longer than its limit), from any thread. Inside the worker, a SIGALRM timer (`deadline`, re-fired every 50 ms
 until the work stops) ends ordinary overruns cheaply, the worker survives and answers "timeout". If it has
 not answered `KILL_GRACE_S` seconds after the limit, the caller kills it (a new one starts on the next call);
 a faulthandler watchdog makes it exit by itself at the same moment should the caller be gone. The caller's

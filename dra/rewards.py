@@ -161,7 +161,8 @@ def grade(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEOUT_S)
     The time limit holds in any thread: math-verify runs in a worker process (started on first use, about
     1 s, then reused), which stops at `timeout` and is killed if it has not answered 1 s later (see
     `dra._verify`); the caller's signals and timers are not touched. ``timeout=None`` grades in the calling
-    thread with no limit at all: only for trusted text.
+    thread with no limit at all: only for trusted text. A worker process that cannot start raises
+    RuntimeError with its error output.
     """
     seconds = None if timeout is None else checks.real(timeout, "timeout (seconds, or None for no limit)", 0,
                                                          low_open=True)

@@ -255,6 +255,18 @@ def test_a_worker_that_does_not_answer_is_killed_and_replaced():
         pool.close()
 
 
+def test_a_worker_that_cannot_start_raises_and_frees_its_slot(monkeypatch):
+    pool = _verify.WorkerPool(limit=1)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(_verify.sys, "executable", "/bin/false")
+            with pytest.raises(RuntimeError, match="worker process .* did not start"):
+                pool.ask("4", "4", True, 5.0)
+        assert pool.ask("4", "4", True, 5.0) == "true"  # the failed start did not use up the only slot
+    finally:
+        pool.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_grades_with_its_own_workers():
     with ThreadPoolExecutor(1) as pool:
