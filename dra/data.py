@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
+import math
 import os
 import re
 import urllib.request
@@ -47,8 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from dra import checks
 from dra.config import cache_dir, data_dir
-from dra.io import atomic_path
+from dra.io import BadFileError, atomic_path, read_json, read_jsonl
 from dra.rewards import last_boxed
 
 logger = logging.getLogger(__name__)
@@ -91,10 +92,16 @@ _DOLLAR_ITEMS = re.compile(r"\$([^$]*)\$")
 
 
 def normalise_answer(value: Any) -> str:
-    """A gold answer as a bare string: whole floats as integers, leading zeros of digit strings dropped."""
-    if value is None:
-        return ""
+    """A gold answer as a bare string: whole floats as integers, leading zeros of digit strings dropped.
+
+    Takes a string or a finite number; None, a bool, NaN or anything else raises (a missing answer is the
+    caller's to handle, not an empty string to grade against).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(f"a gold answer must be a string or a number, got {type(value).__name__} {value!r:.60}.")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"a gold answer must be a finite number, got {value!r}.")
         return str(int(value)) if value.is_integer() else repr(value)
     text = str(value).strip()
     if _DIGITS.match(text):
@@ -111,7 +118,9 @@ def split_olympiad_answers(final_answer: Iterable[str]) -> list[str]:
     "1,3,5" or "$(1,1), (3,2)$" stays one answer (math-verify compares it as a set/tuple).
     """
     answers: list[str] = []
-    for text in final_answer:
+    for text in checks.items(final_answer, "final_answer", "answer strings"):
+        if not isinstance(text, str):
+            raise TypeError(f"final_answer must hold strings, got {type(text).__name__} {text!r:.60}.")
         items = _DOLLAR_ITEMS.findall(text)
         if len(items) > 1:
             answers.extend(normalise_answer(item) for item in items)
@@ -129,6 +138,8 @@ _TEXT_KEYS = _PROBLEM_KEYS + ("solution", "gt_cot", "code", "response", "pred", 
 
 def math_record(row: dict, index: int, name: str) -> dict:
     """Any of the sources' field layouts -> {id, problem, answer[, solution, answers], meta}."""
+    if not isinstance(row, dict):
+        raise TypeError(f"{name} row {index} must be a JSON object (a dict), got {type(row).__name__}.")
     problem = next((row[k] for k in _PROBLEM_KEYS if row.get(k)), None)
     if problem is None:
         raise ValueError(f"{name} row {index} has no problem field (looked for {_PROBLEM_KEYS}); fields: {sorted(row)}.")
@@ -155,11 +166,10 @@ def math_record(row: dict, index: int, name: str) -> dict:
 
 
 def _read_rows(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    with path.open(encoding="utf-8") as handle:
-        return json.load(handle)
+    rows = read_jsonl(path) if path.suffix == ".jsonl" else read_json(path)
+    if not isinstance(rows, list):
+        raise BadFileError(path, f"expected a list of records, got a JSON {type(rows).__name__}.")
+    return rows
 
 
 class MissingAnswer(ValueError):
@@ -315,7 +325,7 @@ def load(name: str, split: str | None = None, *, source: str = "auto", revision:
 
 
 def _entry(name: str) -> DatasetEntry:
-    if name not in REGISTRY:
+    if not isinstance(name, str) or name not in REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(REGISTRY)}.")
     return REGISTRY[name]
 

@@ -423,15 +423,19 @@ def _position_limit(model: Any) -> int | None:
 # ------------------------------------------------------------------------------------------ what is embedded
 
 def message_content(message: dict[str, Any]) -> str:
-    """The text of one chat message: its ``content``, "" when that is None (e.g. a tool-call message)."""
+    """The text of one chat message: its ``content`` ("" when None, e.g. a tool-call message; the text parts
+    joined when it is a list of content parts)."""
     if not isinstance(message, dict):
         raise TypeError(f"a message must be a dict with a 'content' key, got {type(message).__name__}.")
     content = message.get("content")
     if content is None:
         return ""
+    if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+        # content parts: their "text" parts, joined (images and other parts carry no text to embed or grade)
+        return "".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
     if not isinstance(content, str):
-        raise TypeError(f"message content must be a string or None, got {type(content).__name__} "
-                        f"(role {message.get('role')!r}); flatten multi-part content to text first.")
+        raise TypeError(f"message content must be a string, a list of content-part dicts or None, got "
+                        f"{type(content).__name__} (role {message.get('role')!r}).")
     return content
 
 

@@ -20,7 +20,6 @@ experiments/mini_world_v2.md; `paired_test` and `holm` implement that analysis.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +30,7 @@ from scipy import stats
 
 from dra import evaluate, metrics, mini, recipes
 from dra.config import results_dir, runs_dir
-from dra.io import config_key, provenance, write_json
+from dra.io import config_key, provenance, read_json, read_jsonl, write_json
 from dra.rewards import THINK_CLOSE
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
@@ -68,7 +67,7 @@ def results_file(profile: str, name: str, split: str = "test") -> Path:
 
 def _cached(path: Path, key: str) -> dict[str, Any] | None:
     if path.exists():
-        saved = json.loads(path.read_text())
+        saved = read_json(path, what="results file")
         if saved.get("key") == key:
             return saved
     return None
@@ -78,7 +77,7 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     """pass@1 (with CI), pass@k for k = 1..16 and the mini-world metrics of one evaluation file, including
     accuracy per home type (problems grouped by their home strategy) and the share of samples that took
     their problem's home strategy."""
-    saved = json.loads(Path(eval_path).read_text())["problems"]
+    saved = read_json(eval_path, keys=("problems",), what="evaluation file")["problems"]
     problems = [mini.Problem(*map(int, pid.split("x"))) for pid in saved]
     correct = evaluate.load_outcomes(eval_path)
     labels = evaluate.load_outcomes(eval_path, "label")
@@ -113,7 +112,7 @@ def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int
 
 
 def training_curve(run_dir: Path) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    lines = read_jsonl(run_dir / "metrics.jsonl", objects=True)
     return [{"step": line["step"], **{k: line[k] for k in CURVE_KEYS if k in line}} for line in lines if "loss" in line]
 
 
@@ -139,7 +138,7 @@ def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | Non
     key = train_key(profile, mapping)
     run_dir = runs_dir() / profile / arm / f"seed{seed}-{key}"
     done = run_dir / "training_done.json"
-    if done.exists() and json.loads(done.read_text()).get("key") == key:
+    if done.exists() and read_json(done, what="training marker").get("key") == key:
         return run_dir
     train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}))
     _write(done, {"key": key, "recipe": mapping})
@@ -224,13 +223,13 @@ def result_key(made_by: str, split: str, eval_prompts: int, profile: str) -> str
     """The identity of a results file: what made the model (a run's training key, or the base policy's) and
     everything about its evaluation."""
     return config_key({"format": EXPERIMENT_FORMAT, "model": made_by, "split": split, "eval_prompts": eval_prompts,
-                       "eval": evaluate.PROFILE_SETTINGS[profile].__dict__})
+                       "eval": evaluate.PROFILE_SETTINGS[profile].__dict__, "sampling": evaluate.SAMPLING})
 
 
 def load_results(profile: str, split: str = "test") -> list[dict[str, Any]]:
     """Every results file of `profile` on `split` made by the current experiment format."""
     folder = results_file(profile, "x", split).parent
-    found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    found = [read_json(p, what="results file") for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     return [r for r in found if r.get("split", "test") == split and "evaluation" in r]
 
 

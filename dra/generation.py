@@ -16,18 +16,33 @@ plain strings, used verbatim and tokenized with the tokenizer's defaults. Both b
 token ids.
 
 Defaults follow the paper's training-time sampling (temperature 0.7, top_p 1.0). ``temperature=0`` means
-greedy decoding (every member of a group is then identical). Reproducibility: with the same seed,
-prompts, `batch_size` and hardware the transformers backend returns the same texts (its random stream is
-reseeded per batch, so changing `batch_size` changes the samples); vLLM's per-request seed makes its samples
-independent of batching, but the two backends never produce the same samples for the same seed.
+greedy decoding (every member of a group is then identical). The transformers backend also applies the
+model's ``generation_config.top_k`` (transformers' default when unset: 50), as ``model.generate`` does; vLLM
+applies no top-k.
+
+Reproducibility, two modes:
+
+- ``seed=`` (one seed for the call): with the same seed, prompts, `batch_size` and hardware the transformers
+  backend returns the same texts; its random stream is reseeded per batch, so a prompt's samples depend on
+  which prompts share its batch.
+- ``seeds=`` (one seed per prompt): each prompt's group is drawn from its own random stream (transformers: a
+  ``torch.Generator`` per prompt that draws the next tokens of its rows, after the same temperature / top-k /
+  top-p processing; vLLM: a seeded request per prompt), so a prompt's samples do not depend on the other
+  prompts of the call, on `batch_size` or on the order of the prompts (up to floating-point differences of
+  batched arithmetic). `dra.evaluate` uses this, so its results do not depend on how problems are chunked.
+
+The two backends never produce the same samples for the same seed.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from tqdm.auto import tqdm
+
+from dra import checks
 
 BACKENDS: tuple[str, ...] = ("transformers", "vllm")
 GPU_EXTRA_HINT = "pip install 'dra-grpo[gpu]' (vLLM needs an NVIDIA GPU), or use backend='transformers'"
@@ -49,6 +64,7 @@ def sample_groups(
     tokenizer: Any = None,
     progress: bool = False,
     vllm_kwargs: dict[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[list[str]]:
     """Sample `group_size` completions for every prompt; returns one list of texts per prompt, in order.
 
@@ -57,16 +73,19 @@ def sample_groups(
     ``model.name_or_path`` is loaded) or ``vllm.LLM`` (vLLM backend). `batch_size` bounds the number of
     sequences (prompts x group_size) generated together by the transformers backend; at least one prompt's
     group is always generated at once. `vllm_kwargs` go to ``vllm.LLM(...)`` when it is built here
-    (e.g. ``gpu_memory_utilization``, ``max_model_len``, ``dtype``).
+    (e.g. ``gpu_memory_utilization``, ``max_model_len``, ``dtype``). `seeds`: one seed per prompt instead of
+    `seed` (see the module docstring). Bad arguments raise TypeError/ValueError naming them, before any
+    model is loaded.
     """
-    _check_arguments(prompts, group_size, temperature, top_p, max_new_tokens, batch_size, backend)
+    prompts = _check_arguments(prompts, group_size, temperature, top_p, max_new_tokens, batch_size, backend, seed)
+    seeds = None if seeds is None else _check_seeds(seeds, len(prompts))
     if backend == "vllm":
         return _sample_vllm(model, prompts, group_size, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens, seed=seed, progress=progress,
-                            vllm_kwargs=vllm_kwargs or {})
+                            vllm_kwargs=vllm_kwargs or {}, seeds=seeds)
     return _sample_transformers(model, prompts, group_size, temperature=temperature, top_p=top_p,
                                 max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
-                                tokenizer=tokenizer, progress=progress)
+                                tokenizer=tokenizer, progress=progress, seeds=seeds)
 
 
 def prompt_token_ids(tokenizer: Any, prompts: Sequence[Prompt]) -> list[list[int]]:
@@ -84,7 +103,7 @@ def prompt_token_ids(tokenizer: Any, prompts: Sequence[Prompt]) -> list[list[int
 # ------------------------------------------------------------------------------------------ transformers
 
 def _sample_transformers(model, prompts, group_size, *, temperature, top_p, max_new_tokens, seed, batch_size,
-                         tokenizer, progress) -> list[list[str]]:
+                         tokenizer, progress, seeds) -> list[list[str]]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -99,10 +118,8 @@ def _sample_transformers(model, prompts, group_size, *, temperature, top_p, max_
 
     ids = prompt_token_ids(tokenizer, prompts)
     prompts_per_batch = max(1, batch_size // group_size)
-    if temperature > 0:
-        sampling, copies = {"do_sample": True, "temperature": temperature, "top_p": top_p}, group_size
-    else:  # greedy decoding gives every member of a group the same text: decode once, repeat
-        sampling, copies = {"do_sample": False}, 1
+    greedy = temperature == 0
+    copies = 1 if greedy else group_size  # greedy decoding gives every member of a group the same text
     was_training = model.training
     model.eval()
     groups: list[list[str]] = []
@@ -111,13 +128,21 @@ def _sample_transformers(model, prompts, group_size, *, temperature, top_p, max_
         for batch_index, start in enumerate(tqdm(starts, desc="sampling", disable=not progress)):
             batch = ids[start:start + prompts_per_batch]
             input_ids, attention_mask = _left_pad(batch, pad_id, model.device)
-            torch.manual_seed(seed + batch_index)
+            if greedy:
+                sampling: dict[str, Any] = {"do_sample": False}
+            elif seeds is None:
+                torch.manual_seed(seed + batch_index)
+                sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p,
+                            "num_return_sequences": copies}
+            else:  # each row already repeated; the sampler draws, greedy decoding takes what it drew
+                input_ids, attention_mask = (t.repeat_interleave(copies, dim=0) for t in (input_ids, attention_mask))
+                sampling = {"do_sample": False, "logits_processor": [_SeededSampler(
+                    model, seeds[start:start + prompts_per_batch], group_size, temperature, top_p)]}
             with torch.inference_mode():
                 output = model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                     max_new_tokens=max_new_tokens,
-                    num_return_sequences=copies,
                     pad_token_id=pad_id,
                     eos_token_id=tokenizer.eos_token_id,
                     **sampling,
@@ -128,6 +153,41 @@ def _sample_transformers(model, prompts, group_size, *, temperature, top_p, max_
     finally:
         model.train(was_training)
     return groups
+
+
+class _SeededSampler:
+    """A logits processor that samples every row's next token from its prompt's own random stream.
+
+    It applies what ``generate(do_sample=True)`` would (temperature, the model's top-k, top-p), draws each
+    prompt's `group_size` rows with that prompt's ``torch.Generator``, and leaves only the drawn token
+    possible, so greedy decoding (``do_sample=False``) takes it. Rows are prompt-major, as
+    ``num_return_sequences`` lays them out.
+    """
+
+    def __init__(self, model: Any, seeds: Sequence[int], group_size: int, temperature: float, top_p: float) -> None:
+        import torch
+        from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        top_k = model.generation_config.top_k
+        top_k = 50 if top_k is None else top_k  # transformers' default when the model sets none
+        self.warpers = LogitsProcessorList(
+            ([TemperatureLogitsWarper(temperature)] if temperature != 1.0 else [])
+            + ([TopKLogitsWarper(top_k)] if top_k else [])
+            + ([TopPLogitsWarper(top_p)] if top_p < 1.0 else [])
+        )
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.group_size = group_size
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1).cpu()
+        uniforms = torch.cat([torch.rand(self.group_size, generator=g, dtype=torch.float64) for g in self.generators])
+        cdf = probs.double().cumsum(dim=-1)
+        drawn = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1), right=True).clamp_(max=probs.shape[-1] - 1)
+        chosen = torch.full_like(scores, -math.inf)
+        chosen.scatter_(1, drawn.to(scores.device), 0.0)
+        return chosen
 
 
 def _left_pad(batch: list[list[int]], pad_id: int, device):
@@ -153,30 +213,48 @@ def _import_vllm():
 
 
 def _sample_vllm(model, prompts, group_size, *, temperature, top_p, max_new_tokens, seed, progress,
-                 vllm_kwargs) -> list[list[str]]:
+                 vllm_kwargs, seeds) -> list[list[str]]:
     vllm = _import_vllm()
     llm = model if isinstance(model, vllm.LLM) else vllm.LLM(model=str(model), seed=seed, **vllm_kwargs)
-    params = vllm.SamplingParams(
-        n=group_size, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed,
-        skip_special_tokens=True,
-    )
+
+    def params(request_seed: int):
+        return vllm.SamplingParams(n=group_size, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
+                                   seed=request_seed, skip_special_tokens=True)
+
     ids = prompt_token_ids(llm.get_tokenizer(), prompts)
-    outputs = llm.generate([{"prompt_token_ids": row} for row in ids], params, use_tqdm=progress)
+    sampling = params(seed) if seeds is None else [params(s) for s in seeds]
+    outputs = llm.generate([{"prompt_token_ids": row} for row in ids], sampling, use_tqdm=progress)
     return [[choice.text for choice in output.outputs] for output in outputs]
 
 
 # ------------------------------------------------------------------------------------------- validation
 
-def _check_arguments(prompts, group_size, temperature, top_p, max_new_tokens, batch_size, backend) -> None:
+def _check_arguments(prompts, group_size, temperature, top_p, max_new_tokens, batch_size, backend, seed) -> list:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose 'transformers' (CPU/GPU) or 'vllm' (GPU: {GPU_EXTRA_HINT}).")
-    if isinstance(prompts, (str, dict)) or not len(prompts):
+    if isinstance(prompts, (str, dict)) or not isinstance(prompts, Sequence) or not len(prompts):
         raise ValueError("prompts must be a non-empty list of strings or chat message lists.")
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive integer, got {group_size!r}.")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}.")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must lie in (0, 1], got {top_p!r}.")
-    if max_new_tokens < 1 or batch_size < 1:
-        raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}.")
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) and not _is_messages(p)]
+    if bad:
+        raise ValueError(f"prompts must be strings or lists of {{'role': ..., 'content': ...}} messages; prompt "
+                         f"{bad[0]} is {type(prompts[bad[0]]).__name__}: {prompts[bad[0]]!r:.80}.")
+    checks.integer(group_size, "group_size", minimum=1)
+    checks.real(temperature, "temperature (0 means greedy)", 0)
+    checks.real(top_p, "top_p", 0, 1, low_open=True)
+    checks.integer(max_new_tokens, "max_new_tokens", minimum=1)
+    checks.integer(batch_size, "batch_size", minimum=1)
+    checks.integer(seed, "seed", minimum=0)
+    return list(prompts)
+
+
+def _is_messages(prompt: Any) -> bool:
+    return (isinstance(prompt, Sequence) and not isinstance(prompt, str) and len(prompt) > 0
+            and all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                    for m in prompt))
+
+
+def _check_seeds(seeds: Any, n_prompts: int) -> list[int]:
+    seeds = checks.items(seeds, "seeds", "integer seeds, one per prompt")
+    if len(seeds) != n_prompts:
+        raise ValueError(f"seeds must hold one seed per prompt: got {len(seeds)} seeds for {n_prompts} prompts.")
+    return [checks.integer(s, f"seeds[{i}]", minimum=0) for i, s in enumerate(seeds)]

@@ -14,6 +14,10 @@ samples each), embeddings are (P*G, d) rows in group order (as `dra.similarity` 
 - `mean_pairwise_distance`: per group, the mean cosine distance 1 - cos(e_i, e_j) over pairs i < j.
 - `format_rate`: the share of completions that earn `dra.rewards.format_reward`.
 - `completion_lengths`: characters, or tokens when a tokenizer is given.
+
+Inputs are checked: outcomes must be booleans or 0/1 (a 2, a 0.5 or a NaN raises instead of counting as
+correct), groups must be rectangular, a single string where a list of texts or labels belongs raises
+TypeError (it would otherwise be read character by character), and every message names the argument.
 """
 
 from __future__ import annotations
@@ -25,28 +29,31 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from scipy.stats import entropy
 
+from dra import checks
+
 UNKNOWN = "unknown"
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Chen et al.'s unbiased pass@k for one prompt: n samples, c correct, 1 <= k <= n."""
+    """Chen et al.'s unbiased pass@k for one prompt: n samples, c correct, 1 <= k <= n (integers)."""
+    n, c, k = (checks.integer(value, name) for value, name in ((n, "n"), (c, "c"), (k, "k")))
     if not (0 <= c <= n) or not (1 <= k <= n):
         raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}.")
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def mean_pass_at_k(correct: Any, k: int) -> float:
-    """Mean over prompts of the unbiased pass@k; `correct` is (P, G) booleans, k <= G."""
-    correct = _as_groups(correct, "correct").astype(bool)
+    """Mean over prompts of the unbiased pass@k; `correct` is (P, G) booleans or 0/1, k <= G."""
+    correct = as_outcomes(correct, "correct")
     n = correct.shape[1]
-    if not 1 <= k <= n:
+    if not 1 <= checks.integer(k, "k") <= n:
         raise ValueError(f"k={k} must lie between 1 and the number of samples per prompt ({n}).")
     return float(np.mean([pass_at_k(n, int(c), k) for c in correct.sum(axis=1)]))
 
 
 def pass_at_1(correct: Any) -> float:
     """Mean accuracy over all samples (the unbiased pass@1)."""
-    return float(_as_groups(correct, "correct").astype(bool).mean())
+    return float(as_outcomes(correct, "correct").mean())
 
 
 def strategy_shares(labels: Iterable[str | None], include_unknown: bool = False) -> dict[str, float]:
@@ -58,6 +65,8 @@ def strategy_shares(labels: Iterable[str | None], include_unknown: bool = False)
 
 def strategy_entropy(labels: Iterable[str | None], base: float = 2, include_unknown: bool = False) -> float:
     """Shannon entropy (bits by default) of the strategy distribution; 0.0 when no label was recognised."""
+    if checks.real(base, "base", 0, low_open=True) == 1:
+        raise ValueError("base must be positive and not 1 (2 for bits, e for nats), got 1.")
     counts = _strategy_counts(labels, include_unknown)
     return float(entropy(list(counts.values()), base=base)) if counts else 0.0
 
@@ -70,7 +79,8 @@ def dominant_strategy(labels: Iterable[str | None], include_unknown: bool = Fals
 
 def distinct_correct_strategies(strategies: Sequence[Sequence[str | None]], correct: Any) -> np.ndarray:
     """Per prompt: the number of different recognised strategies among its correct completions, shape (P,)."""
-    correct = _as_groups(correct, "correct").astype(bool)
+    correct = as_outcomes(correct, "correct")
+    strategies = [_labels(row, "strategies[i]") for row in checks.items(strategies, "strategies", "label rows")]
     if len(strategies) != correct.shape[0] or any(len(row) != correct.shape[1] for row in strategies):
         raise ValueError(f"strategies must have the shape of correct {correct.shape}.")
     return np.array([
@@ -82,7 +92,7 @@ def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
     """Per group, the mean cosine distance over its G(G-1)/2 pairs, shape (P,); needs group_size >= 2."""
     from dra.kernels import similarity
 
-    if group_size < 2:
+    if checks.integer(group_size, "group_size") < 2:
         raise ValueError(f"a pairwise distance needs group_size >= 2, got {group_size}.")
     sims = np.asarray(similarity(embeddings, group_size), dtype=np.float64)
     upper = np.triu_indices(group_size, k=1)
@@ -93,13 +103,15 @@ def format_rate(completions: Sequence[Any]) -> float:
     """Share of completions with the paper's format (`dra.rewards.format_reward` == 1)."""
     from dra.rewards import format_reward
 
-    if not len(completions):
+    completions = checks.items(completions, "completions", "completions")
+    if not completions:
         raise ValueError("format_rate needs at least one completion.")
-    return float(np.mean(format_reward(list(completions))))
+    return float(np.mean(format_reward(completions)))
 
 
 def completion_lengths(completions: Sequence[str], tokenizer: Any = None) -> np.ndarray:
     """Length of each completion: characters, or tokens (no special tokens added) with a tokenizer."""
+    completions = _texts(completions, "completions")
     if tokenizer is None:
         return np.array([len(text) for text in completions])
     return np.array([len(ids) for ids in tokenizer(list(completions), add_special_tokens=False)["input_ids"]])
@@ -120,11 +132,15 @@ def group_report(
     """
     from dra.rewards import is_correct
 
+    groups = [_texts(group, "groups[i]") for group in checks.items(groups, "groups", "groups of completions")]
+    answers = checks.items(answers, "answers", "gold answers, one per group")
     if len(groups) != len(answers) or not len(groups):
         raise ValueError(f"need one gold answer per group and at least one group; got {len(groups)} groups and "
                          f"{len(answers)} answers.")
-    correct = _as_groups([[is_correct(text, gold) for text in group] for group, gold in zip(groups, answers)],
-                         "groups").astype(bool)
+    if strategy_of is not None and not callable(strategy_of):
+        raise TypeError(f"strategy_of must be a function text -> label, got {type(strategy_of).__name__}.")
+    correct = as_outcomes([[is_correct(text, gold) for text in group] for group, gold in zip(groups, answers)],
+                          "groups")
     flat = [text for group in groups for text in group]
     lengths = completion_lengths(flat)
     report: dict[str, Any] = {
@@ -161,8 +177,38 @@ def _accuracy_by_strategy(labels: Sequence[str | None], correct: np.ndarray) -> 
 
 
 def _strategy_counts(labels: Iterable[str | None], include_unknown: bool) -> Counter:
-    return Counter(label if label is not None else UNKNOWN for label in labels
+    include_unknown = checks.flag(include_unknown, "include_unknown")
+    return Counter(label if label is not None else UNKNOWN for label in _labels(labels, "labels")
                    if label is not None or include_unknown)
+
+
+def _labels(labels: Any, name: str) -> list[str | None]:
+    labels = checks.items(labels, name, "strategy labels (str, or None for unrecognised)")
+    bad = next((label for label in labels if label is not None and not isinstance(label, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must hold strategy names (str) or None, got {type(bad).__name__} {bad!r}.")
+    return labels
+
+
+def _texts(texts: Any, name: str) -> list[str]:
+    texts = checks.items(texts, name, "completion texts")
+    bad = next((text for text in texts if not isinstance(text, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must hold strings, got {type(bad).__name__} {bad!r:.60}.")
+    return texts
+
+
+def as_outcomes(values: Any, name: str) -> np.ndarray:
+    """`values` as a (prompts, samples) bool array; raises unless it holds only booleans or 0/1."""
+    array = _as_groups(values, name)
+    if array.dtype == bool:
+        return array
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold booleans or 0/1, got values of dtype {array.dtype}.")
+    valid = np.isin(array, (0, 1))
+    if not valid.all():
+        raise ValueError(f"{name} must hold booleans or 0/1 (one outcome per sample), got {array[~valid].flat[0].item()!r}.")
+    return array.astype(bool)
 
 
 def _as_groups(values: Any, name: str) -> np.ndarray:

@@ -33,7 +33,6 @@ raises ValueError.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import time
@@ -43,7 +42,7 @@ from typing import Any, Iterator
 
 from dra import mini
 from dra.config import resolve_profile, runs_dir
-from dra.io import config_key, last_complete_checkpoint, write_json
+from dra.io import config_key, last_complete_checkpoint, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +168,7 @@ def load_policy(path: str | Path):
 
 def training_summary(path: str | Path) -> dict[str, Any]:
     """The summary written next to a trained model: config, SFT wall time, steps, losses."""
-    return json.loads((Path(path) / SUMMARY_FILE).read_text())
+    return read_json(Path(path) / SUMMARY_FILE, what="training summary")
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -4,8 +4,12 @@
 completion (the paper's ``<answer> \\boxed{...} </answer>`` format puts it there) is compared with the gold
 answer by math-verify (inside an ``<answer>`` block several boxes are read as one list of answers, see
 `final_answer`); a completion without a box falls back to math-verify's own anchored extraction
-("the final answer is ..."). It never raises: malformed text, an unparseable answer, an unparseable gold
-answer or a comparison that runs past the time limit all count as incorrect.
+("the final answer is ..."). It never raises on a completion: malformed text, an unparseable answer, a box
+longer than MAX_ANSWER_CHARS, an unparseable gold answer or a comparison that runs past the time limit all count
+as incorrect. The time limit (5 s by default) holds in every thread: math-verify runs in a worker process
+that is killed when it overruns (`dra._verify`). Arguments that cannot be right raise instead: a gold answer that is
+None, a bool, NaN or a list, a timeout that is not a positive number, a single string where the reward
+functions expect a list of completions or of gold answers, a cosine option that is not a finite number.
 
 The reward functions have TRL's reward-function signature and are passed to ``GRPOTrainer`` as they are:
 ``completions`` is a list of strings (standard mode) or of message lists ``[{"role": "assistant",
@@ -39,64 +43,64 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import re
-import signal
-import threading
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import math_verify.grader
-import math_verify.parser
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from dra import _verify, checks
 
 logger = logging.getLogger(__name__)
 
-# We guard math-verify with our own timer (below); tell it not to warn that its own is switched off.
-math_verify.parser.TIMEOUT_WARNING_SHOWN = True
-math_verify.grader.TIMEOUT_WARNING_SHOWN = True
-
 THINK_CLOSE = "\n</think>\n"
 DEFAULT_TIMEOUT_S = 5.0
-# Text beyond this many characters before the final box is never parsed; it bounds the fallback parse.
+# Text beyond this many characters before the end is never parsed when a completion boxes nothing.
 MAX_PARSE_CHARS = 4000
+# A boxed answer longer than this is graded incorrect unparsed (the longest gold answer of the five
+# benchmarks and the training sets has 210 characters); it bounds the work an adversarial box can cause.
+MAX_ANSWER_CHARS = 1000
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_LATEX_CONFIG = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-
-
-class _GradingTimeout(BaseException):
-    """Raised by the timer; a BaseException so math-verify's `except Exception` cannot swallow it."""
+# A box opener (its "{" included), or a lone brace.
+_BRACE_TOKEN = re.compile(r"\\(?:boxed|fbox)\s*\{|[{}]")
 
 
 # ----------------------------------------------------------------------------------------------- grading
 
+def _box_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the content of every complete top-level box, in order; one pass, O(len(text))."""
+    spans: list[tuple[int, int]] = []
+    open_braces: list[int] = []  # content start of an open box, -1 for a plain brace
+    for token in _BRACE_TOKEN.finditer(text):
+        if token.group() == "{":
+            open_braces.append(-1)
+        elif token.group() != "}":
+            open_braces.append(token.end())
+        elif open_braces and (start := open_braces.pop()) >= 0:
+            while spans and spans[-1][0] > start:  # boxes closed inside this one are part of its content
+                spans.pop()
+            spans.append((start, token.start()))
+    return spans
+
+
 def boxed_contents(text: str) -> list[str]:
-    """The contents of every complete ``\\boxed{...}`` (or ``\\fbox{...}``) in `text`, braces balanced, in order."""
+    """The contents of the complete ``\\boxed{...}`` (or ``\\fbox{...}``) in `text`, braces balanced, in order.
+
+    Only top-level boxes count: a box inside another complete box is part of that box's content
+    (``\\boxed{\\boxed{3}}`` gives ``["\\boxed{3}"]``). Unclosed boxes are skipped. Linear in the length of
+    `text`; not a string gives [].
+    """
     if not isinstance(text, str):
         return []
-    contents = []
-    for match in _BOX_RE.finditer(text):
-        depth, start = 1, match.end()
-        for pos in range(start, len(text)):
-            char = text[pos]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    contents.append(text[start:pos].strip())
-                    break
-    return contents
+    return [text[start:end].strip() for start, end in _box_spans(text)]
 
 
 def last_boxed(text: str) -> str | None:
-    """The content of the last complete ``\\boxed{...}`` in `text`, else None."""
-    contents = boxed_contents(text)
-    return contents[-1] if contents else None
+    """The content of the last complete top-level ``\\boxed{...}`` in `text`, else None."""
+    spans = _box_spans(text) if isinstance(text, str) else []
+    return text[spans[-1][0]:spans[-1][1]].strip() if spans else None
 
 
 def final_answer(completion: str) -> str | None:
-    """The boxed final answer of a completion, or None when it boxes nothing.
+    """The boxed final answer of a completion, or None when it boxes nothing (or is not a string).
 
     Inside the paper's ``<answer> ... </answer>`` block every box counts (a model may box several answers,
     "\\boxed{69}, \\boxed{84}"; they are joined with ", "); elsewhere only the last box does, since
@@ -113,10 +117,20 @@ def final_answer(completion: str) -> str | None:
 
 
 def _clean_gold(gold: Any) -> str:
-    """The gold answer as a bare LaTeX string: numbers formatted, a boxed solution reduced to its box."""
-    if isinstance(gold, float) and gold.is_integer():
-        gold = int(gold)
-    text = str(gold).strip()
+    """The gold answer as a bare LaTeX string: numbers formatted, a boxed solution reduced to its box.
+
+    Raises TypeError/ValueError for what cannot be a gold answer (None, a bool, NaN, a list, ...).
+    """
+    if isinstance(gold, str):
+        text = gold.strip()
+    elif isinstance(gold, numbers.Real) and not isinstance(gold, bool):
+        if not math.isfinite(gold):
+            raise ValueError(f"gold must be a finite number or a string, got {gold!r}.")
+        text = str(int(gold)) if float(gold).is_integer() else str(gold)
+    else:
+        hint = (" (a dataset row without an answer? leave such rows out, as dra.data does)" if gold is None else
+                " (several answers? join them into one string with ', ')" if isinstance(gold, (list, tuple)) else "")
+        raise TypeError(f"gold must be the gold answer as a string or a number, got {type(gold).__name__}{hint}.")
     boxed = last_boxed(text)
     if boxed is not None:
         text = boxed
@@ -125,72 +139,49 @@ def _clean_gold(gold: Any) -> str:
     return text
 
 
-@contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
-    """Raise _GradingTimeout after `seconds` (SIGALRM timer; only possible in the main thread).
-
-    In other threads (e.g. a dataloader worker thread) the guard is skipped and only MAX_PARSE_CHARS bounds
-    the work; math-verify's own timeout has the same main-thread restriction.
-    """
-    usable = seconds is not None and seconds > 0 and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def _on_alarm(signum, frame):
-        raise _GradingTimeout()
-
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_gold(gold: str) -> tuple:
-    # Wrapping in \boxed{} lets math-verify's LaTeX extractor read bare answers ("25", "\frac{1}{2}").
-    return tuple(parse(f"\\boxed{{{gold}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None))
-
-
-def _parse_completion(completion: str) -> list:
+def _answer_of(completion: Any) -> tuple[str | None, bool]:
+    """(what to parse, whether it is a boxed answer); None when the completion gives no answer to grade."""
+    if not isinstance(completion, str) or not completion.strip():
+        return None, True
     boxed = final_answer(completion)
-    if boxed is not None:
-        return parse(f"\\boxed{{{boxed}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
-    return parse(completion[-MAX_PARSE_CHARS:], extraction_config=_LATEX_CONFIG, parsing_timeout=None)
+    if boxed is None:
+        return completion[-MAX_PARSE_CHARS:], False
+    return (boxed, True) if len(boxed) <= MAX_ANSWER_CHARS else (None, True)
 
 
 def grade(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEOUT_S) -> bool | None:
     """True/False for a correct/incorrect completion, None when the gold answer itself cannot be parsed.
 
-    Never raises. A timeout, or an answer math-verify cannot read, is False.
+    Never raises on a completion: one that is not a string, empty, boxes nothing readable, boxes more than
+    MAX_ANSWER_CHARS characters, makes math-verify raise, or takes more than `timeout` seconds is False. Bad
+    arguments do raise: a `gold` that is not a string or a finite number (TypeError/ValueError; "" is a gold
+    answer that cannot be parsed, so None), a `timeout` that is not a positive number or None (TypeError for
+    a non-number such as "5", ValueError for 0, a negative number, NaN or inf).
+
+    The time limit holds in any thread: math-verify runs in a worker process (started on first use, about
+    1 s, then reused), which stops at `timeout` and is killed if it has not answered 1 s later (see
+    `dra._verify`); the caller's signals and timers are not touched. ``timeout=None`` grades in the calling
+    thread with no limit at all: only for trusted text. A worker process that cannot start raises
+    RuntimeError with its error output.
     """
-    try:
-        with _deadline(timeout):
-            gold_parsed = _parse_gold(_clean_gold(gold))
-            if not gold_parsed:
-                return None
-            if not isinstance(completion, str) or not completion.strip():
-                return False
-            answer_parsed = _parse_completion(completion)
-            if not answer_parsed:
-                return False
-            return bool(verify(list(gold_parsed), answer_parsed, timeout_seconds=None))
-    except _GradingTimeout:
-        logger.debug("grading timed out after %ss", timeout)
-        return False
-    except Exception:  # noqa: BLE001 - the grader must never raise on model output
-        logger.debug("grading failed", exc_info=True)
-        return False
+    seconds = None if timeout is None else checks.real(timeout, "timeout (seconds, or None for no limit)", 0,
+                                                         low_open=True)
+    gold_text = _clean_gold(gold)
+    answer, boxed = _answer_of(completion)
+    if seconds is None:
+        result = _verify.verdict(gold_text, answer, boxed)
+    else:
+        result = _verify.POOL.ask(gold_text, answer, boxed, seconds)
+    if result in ("timeout", "error"):
+        logger.debug("grading ended with %s (timeout %ss)", result, seconds)
+    return None if result == "none" else result == "true"
 
 
 def is_correct(completion: str, gold: Any, timeout: float | None = DEFAULT_TIMEOUT_S) -> bool:
     """Whether `completion` reaches the `gold` answer: last boxed answer first, math-verify equivalence.
 
-    Never raises: garbage, an unparseable answer or gold, or a comparison past `timeout` seconds gives False.
-    The timeout uses SIGALRM and applies only in the main thread.
+    Never raises on a completion: garbage, an unparseable answer or gold, or a comparison past `timeout`
+    seconds gives False, in any thread (see `grade`, which also says which arguments raise).
     """
     return grade(completion, gold, timeout=timeout) is True
 
@@ -216,14 +207,19 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"a completion must be a string or a list of messages, got {type(completion).__name__}.")
 
 
+def _texts(completions: Any) -> list[str]:
+    return [completion_text(c) for c in checks.items(completions, "completions", "completions (strings or message lists)")]
+
+
 def _gold_answers(n: int, answer: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[Any]:
+    name = "answer" if answer is not None else "solution"
     gold = answer if answer is not None else kwargs.get("solution")
     if gold is None:
         raise ValueError(
             "reward function needs the gold answers: pass a dataset column named 'answer' "
             "(dra.data's record shape) or open-r1's 'solution' column."
         )
-    gold = list(gold)
+    gold = checks.items(gold, name, "gold answers, one per completion")
     if len(gold) != n:
         raise ValueError(f"got {n} completions but {len(gold)} gold answers; they must align one to one.")
     return gold
@@ -231,17 +227,24 @@ def _gold_answers(n: int, answer: Sequence[Any] | None, kwargs: dict[str, Any]) 
 
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """1.0 when the completion contains "\\n</think>\\n" exactly once, else 0.0 (the authors' definition)."""
-    return [1.0 if completion_text(c).count(THINK_CLOSE) == 1 else 0.0 for c in completions]
+    return [1.0 if text.count(THINK_CLOSE) == 1 else 0.0 for text in _texts(completions)]
 
 
 def accuracy_reward(completions: Sequence[Any], answer: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
     """1.0 if correct, 0.0 if not; 1.0 when the gold answer cannot be parsed (open-r1 skips such items)."""
-    gold = _gold_answers(len(completions), answer, kwargs)
+    texts = _texts(completions)
     rewards = []
-    for completion, gold_answer in zip(completions, gold):
-        verdict = grade(completion_text(completion), gold_answer)
+    for text, gold_answer in zip(texts, _gold_answers(len(texts), answer, kwargs)):
+        verdict = grade(text, gold_answer)
         rewards.append(1.0 if verdict is None else float(verdict))
     return rewards
+
+
+def _check_cosine_options(max_len: Any, clamp: Any, values: dict[str, Any]) -> None:
+    checks.real(max_len, "max_len", 0, low_open=True)
+    checks.flag(clamp, "clamp")
+    for name, value in values.items():
+        checks.real(value, name)
 
 
 def cosine_value(
@@ -255,14 +258,19 @@ def cosine_value(
     min_value_correct: float = 0.5,
     max_value_correct: float = 1.0,
 ) -> float:
-    """open-r1's cosine schedule for one completion of `length` characters (see the module docstring)."""
-    if max_len <= 0:
-        raise ValueError(f"max_len must be positive, got {max_len}.")
-    progress = length / max_len
+    """open-r1's cosine schedule for one completion of `length` characters (see the module docstring).
+
+    Raises for a `correct` that is not a bool, a negative or non-integer `length`, a `max_len` that is not a
+    positive number, or a value that is not a finite number.
+    """
+    values = {"min_value_wrong": min_value_wrong, "max_value_wrong": max_value_wrong,
+              "min_value_correct": min_value_correct, "max_value_correct": max_value_correct}
+    _check_cosine_options(max_len, clamp, values)
+    progress = checks.integer(length, "length", minimum=0) / max_len
     if clamp:
         progress = min(progress, 1.0)
     cosine = math.cos(progress * math.pi)
-    if correct:
+    if checks.flag(correct, "correct"):
         lo, hi = min_value_correct, max_value_correct
     else:  # open-r1 swaps the two for wrong answers
         lo, hi = max_value_wrong, min_value_wrong
@@ -282,24 +290,24 @@ def cosine_reward(
     **kwargs: Any,
 ) -> list[float]:
     """open-r1's length-scaled accuracy reward, as the authors ran it (unclamped unless clamp=True)."""
-    gold = _gold_answers(len(completions), answer, kwargs)
+    values = {"min_value_wrong": min_value_wrong, "max_value_wrong": max_value_wrong,
+              "min_value_correct": min_value_correct, "max_value_correct": max_value_correct}
+    _check_cosine_options(max_len, clamp, values)
+    texts = _texts(completions)
     rewards = []
-    for completion, gold_answer in zip(completions, gold):
-        text = completion_text(completion)
+    for text, gold_answer in zip(texts, _gold_answers(len(texts), answer, kwargs)):
         verdict = grade(text, gold_answer)
-        if verdict is None:
-            rewards.append(1.0)
-            continue
-        rewards.append(cosine_value(
-            verdict, len(text), max_len=max_len, clamp=clamp,
-            min_value_wrong=min_value_wrong, max_value_wrong=max_value_wrong,
-            min_value_correct=min_value_correct, max_value_correct=max_value_correct,
-        ))
+        rewards.append(1.0 if verdict is None else cosine_value(verdict, len(text), max_len=max_len, clamp=clamp,
+                                                                 **values))
     return rewards
 
 
 def named_partial(func: Callable[..., list[float]], name: str, **options: Any) -> functools.partial:
     """functools.partial with a ``__name__`` (TRL logs each reward function by its name)."""
+    if not callable(func):
+        raise TypeError(f"func must be a reward function, got {type(func).__name__}.")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier (TRL logs rewards/<name>), got {name!r}.")
     bound = functools.partial(func, **options)
     bound.__name__ = name  # type: ignore[attr-defined]
     bound.__qualname__ = name  # type: ignore[attr-defined]

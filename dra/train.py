@@ -38,6 +38,7 @@ from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from dra.embed import embedding_text
+from dra.io import BadFileError, read_jsonl, to_json, write_text
 from dra.kernels import KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
@@ -104,18 +105,17 @@ class DRAGRPOConfig(GRPOConfig):
 
     def validate_dra(self) -> None:
         """Raise ValueError on DRA options that a run would reject (also called by the dry run)."""
-        if self.dra and self.multi_objective_aggregation != "sum_then_normalize":
+        if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
             raise ValueError(
-                "DRA multiplies the summed reward, but multi_objective_aggregation='normalize_then_sum' normalises "
-                "each reward function before summing, which would undo the weight. Use 'sum_then_normalize' "
-                "(TRL's default) with DRA, or dra=False."
+                "dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight (each "
+                "reward function is normalised before the sum); use sum_then_normalize (TRL's default), or dra=False."
             )
         if self.dra_kernel not in KERNELS:
             raise ValueError(f"dra_kernel must be one of {KERNELS}, got {self.dra_kernel!r}.")
         if self.dra_scope not in SCOPES:
             raise ValueError(f"dra_scope must be one of {SCOPES}, got {self.dra_scope!r}.")
         if self.dra_negative_similarity not in ("keep", "clip"):
-            raise ValueError(f"dra_negative_similarity must be keep or clip, got {self.dra_negative_similarity!r}.")
+            raise ValueError(f"dra_negative_similarity must be one of keep, clip; got {self.dra_negative_similarity!r}.")
         if self.dra_weighting not in WEIGHTINGS:
             raise ValueError(f"dra_weighting must be one of {WEIGHTINGS}, got {self.dra_weighting!r}.")
 
@@ -294,8 +294,10 @@ def zero_variance_stats(raw_rows: torch.Tensor, adjusted_rows: torch.Tensor, rew
 class JsonlMetricsCallback(TrainerCallback):
     """Append every log line as JSON to `<output_dir>/metrics.jsonl` (main process only).
 
-    On resume, lines from steps after the restored checkpoint are dropped first, so the file never holds
-    two versions of one step.
+    Values are strict JSON: NaN and infinities (a diverged loss, an undefined statistic) are written as
+    null. Each line is flushed to disk as it is written. On resume, the file is read back (a last line cut
+    short by a kill is dropped with a warning; any other bad line raises naming the file and line) and lines
+    from steps after the restored checkpoint are dropped, so the file never holds two versions of one step.
     """
 
     def __init__(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
@@ -304,18 +306,21 @@ class JsonlMetricsCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= state.global_step]
-            from dra.io import write_text
-
-            write_text(self.path, "".join(line + "\n" for line in kept))
+            records = read_jsonl(self.path, objects=True)
+            bad = next((r for r in records if not isinstance(r.get("step", 0), (int, float))), None)
+            if bad is not None:
+                raise BadFileError(self.path, f"a record has a non-numeric step {bad.get('step')!r}: {bad!r:.120}")
+            kept = [record for record in records if record.get("step", 0) <= state.global_step]
+            write_text(self.path, "".join(to_json(record, indent=None) + "\n" for record in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             record = {"step": state.global_step, "epoch": state.epoch, **self.extra, **logs}
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(to_json(record, indent=None) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 # ---------------------------------------------------------------------------------------------- building a run
@@ -463,15 +468,191 @@ def memory_estimate_gb(arch: dict[str, Any], args: GRPOConfig, num_processes: in
     return parts
 
 
-def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: str | None) -> dict[str, Any]:
-    """Validate a recipe and describe the run: launch command, optimiser steps, prompts seen, memory."""
-    args.validate_dra()
-    completions_per_step = args.per_device_train_batch_size * recipe.num_processes * args.gradient_accumulation_steps
-    if completions_per_step % args.num_generations:
-        raise ValueError(
-            f"{completions_per_step} completions per optimiser step (per-device batch x processes x accumulation) "
-            f"is not a multiple of num_generations={args.num_generations}."
-        )
+# Values TRL 1.16 accepts (its GRPOConfig help texts); an unknown loss_type only fails at the first loss.
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+SCALE_REWARDS = ("group", "batch", "none")
+AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")
+VLLM_MODES = ("server", "colocate")
+
+
+class RecipeError(ValueError):
+    """A recipe that a run would reject; the message lists every problem found."""
+
+
+def _explicit(key: str, config: dict[str, Any], argv: Sequence[str]) -> bool:
+    """Whether `key` was set by the recipe file or on the command line (not derived by GRPOConfig)."""
+    flags = {f"--{key}", f"--{key.replace('_', '-')}"}
+    return key in config or any(arg.split("=", 1)[0] in flags for arg in argv)
+
+
+def batch_geometry(args: GRPOConfig, num_processes: int, config: dict[str, Any] | None = None,
+                   argv: Sequence[str] = ()) -> dict[str, int]:
+    """Completions per optimiser step and per generation batch on `num_processes` training processes.
+
+    GRPOConfig derives the generation batch for the processes of *this* run (one, in a dry run); this redoes
+    it for the recipe's processes, from what the recipe set explicitly (`config`: its YAML mapping, `argv`:
+    its command line). Without `config`, a generation batch other than GRPOConfig's single-process default
+    counts as set explicitly.
+    """
+    global_batch = args.per_device_train_batch_size * num_processes
+    if config is None:
+        explicit = args.generation_batch_size != args.per_device_train_batch_size * args.gradient_accumulation_steps
+    else:
+        explicit = _explicit("generation_batch_size", config, argv)
+    if explicit:
+        generation = args.generation_batch_size
+    elif config is not None and _explicit("steps_per_generation", config, argv):
+        generation = global_batch * args.steps_per_generation
+    else:
+        generation = global_batch * args.gradient_accumulation_steps
+    return {"global_batch": global_batch, "generation_batch": generation,
+            "completions_per_step": global_batch * args.gradient_accumulation_steps}
+
+
+def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
+                    config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> list[str]:
+    """Everything a run would reject before or at its first step, as messages (empty: the recipe is sound).
+
+    Checks without loading a model or data: names (profile, task, reward functions, embedder, kernel,
+    scope, loss type, ...), the reward weights against the reward functions, DRA against
+    normalize_then_sum, batch sizes on the recipe's number of processes, sizes that must be positive, and
+    that local files the recipe names (accelerate config, model or embedder directory) exist.
+    """
+    from dra.config import PROFILES
+    from dra.embed import HUB_MODELS, LOCAL_NAMES
+
+    problems: list[str] = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    def positive(value: Any, name: str, optional: bool = False) -> None:
+        need((optional and value is None) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
+             f"{name} must be a positive integer{' or null' if optional else ''}, got {value!r}.")
+
+    def one_of(value: Any, name: str, choices: Sequence[str]) -> None:
+        need(value in choices, f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+
+    one_of(recipe.profile, "profile", PROFILES)
+    one_of(recipe.task, "task", TASKS)
+    need(bool(recipe.reward_funcs), "reward_funcs is empty: name at least one reward function.")
+    for name in recipe.reward_funcs:
+        one_of(name, "each of reward_funcs", tuple(REWARD_FUNCS))
+    if args.reward_weights is not None:
+        need(len(args.reward_weights) == len(recipe.reward_funcs),
+             f"reward_weights has {len(args.reward_weights)} values for {len(recipe.reward_funcs)} reward functions "
+             f"{recipe.reward_funcs}; give one weight per function.")
+        need(all(np.isfinite(w) for w in args.reward_weights), f"reward_weights must be finite, got {args.reward_weights}.")
+    one_of(args.dra_kernel, "dra_kernel", KERNELS)
+    one_of(args.dra_scope, "dra_scope", SCOPES)
+    one_of(args.dra_negative_similarity, "dra_negative_similarity", ("keep", "clip"))
+    one_of(args.loss_type, "loss_type", LOSS_TYPES)
+    one_of(args.scale_rewards, "scale_rewards", SCALE_REWARDS)
+    one_of(args.multi_objective_aggregation, "multi_objective_aggregation", AGGREGATIONS)
+    if args.use_vllm:
+        one_of(args.vllm_mode, "vllm_mode", VLLM_MODES)
+    need(not (args.dra and args.multi_objective_aggregation == "normalize_then_sum"),
+         "dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight (each reward "
+         "function is normalised before the sum); use sum_then_normalize.")
+    positive(recipe.num_processes, "num_processes")
+    positive(recipe.max_train_prompts, "max_train_prompts", optional=True)
+    positive(recipe.max_prompt_tokens, "max_prompt_tokens", optional=True)
+    positive(args.dra_device_batch_size, "dra_device_batch_size", optional=True)
+    positive(args.dra_embed_max_seq_length, "dra_embed_max_seq_length", optional=True)
+    if args.dra:
+        problems += _embedder_problems(args, LOCAL_NAMES, tuple(HUB_MODELS))
+    problems += _path_problems(recipe)
+    if isinstance(recipe.num_processes, int) and recipe.num_processes >= 1:
+        problems += _batch_problems(recipe, args, config, argv)
+    return problems
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path rather than a Hub id ("owner/name", or a legacy id without owner such as "gpt2")."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1
+
+
+def _embedder_problems(args: DRAGRPOConfig, local: Sequence[str], hub: Sequence[str]) -> list[str]:
+    name = args.dra_embedder
+    if name in (*local, ORACLE_EMBEDDER) or Path(name).expanduser().is_dir():
+        return []
+    if name in hub:
+        return [] if args.dra_trust_remote_code else [
+            f"dra_embedder {name!r} runs the model's own code from the Hub: set dra_trust_remote_code: true."]
+    if "/" not in name or _looks_like_path(name):  # dra.embed reads a name without "/" as one of its own
+        return [f"dra_embedder {name!r} is neither a known embedder ({', '.join((*local, *hub))}), an existing "
+                "directory, nor a Hub id 'owner/name'."]
+    return []
+
+
+def _path_problems(recipe: RecipeArguments) -> list[str]:
+    from dra.config import PROJECT_ROOT
+
+    problems = []
+    if recipe.accelerate_config and not any((root / recipe.accelerate_config).is_file()
+                                            for root in (Path.cwd(), PROJECT_ROOT)):
+        problems.append(f"accelerate_config {recipe.accelerate_config!r} does not exist (looked in {Path.cwd()} "
+                        f"and {PROJECT_ROOT}).")
+    model = recipe.model_name_or_path
+    if model != MINI_BASE and _looks_like_path(model) and not Path(model).expanduser().is_dir():
+        problems.append(f"model_name_or_path {model!r} is neither {MINI_BASE!r}, an existing directory, nor a Hub id "
+                        "'owner/name'.")
+    return problems
+
+
+def _batch_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
+                    config: dict[str, Any] | None, argv: Sequence[str]) -> list[str]:
+    sizes = batch_geometry(args, recipe.num_processes, config, argv)
+    g, problems = args.num_generations, []
+    if sizes["generation_batch"] % sizes["global_batch"]:
+        problems.append(f"generation_batch_size {sizes['generation_batch']} is not a multiple of the global batch "
+                        f"{sizes['global_batch']} (per_device_train_batch_size x {recipe.num_processes} processes).")
+    for what, unit in (("completions_per_step", "optimiser step"), ("generation_batch", "generation batch")):
+        if sizes[what] % g:
+            problems.append(f"{sizes[what]} completions per {unit} (on {recipe.num_processes} processes) is not a "
+                            f"multiple of num_generations={g}: prompt groups would be split.")
+    if args.dra and args.dra_scope == "device":
+        slice_size = args.dra_device_batch_size or args.per_device_train_batch_size
+        if slice_size and sizes["generation_batch"] % slice_size:
+            problems.append(f"dra_scope: device needs the {sizes['generation_batch']} gathered completions to split "
+                            f"into slices of {slice_size} (dra_device_batch_size, default per_device_train_batch_size).")
+    return problems
+
+
+def _notes(recipe: RecipeArguments, args: DRAGRPOConfig) -> list[str]:
+    """What the dry run could not check on this machine (network, GPU packages): said, not failed."""
+    import importlib.util
+
+    notes = []
+    if args.use_vllm and importlib.util.find_spec("vllm") is None:
+        notes.append("vllm is not installed here; the run needs the gpu extra (pip install -e '.[gpu]').")
+    if recipe.task == "open_rs":
+        notes.append("task open_rs is read from the Hugging Face Hub (knoveleng/open-rs); not checked offline.")
+    if recipe.model_name_or_path != MINI_BASE and not Path(recipe.model_name_or_path).expanduser().is_dir():
+        notes.append(f"model {recipe.model_name_or_path} comes from the Hugging Face Hub; not checked offline.")
+    if args.dra and "/" in args.dra_embedder and not Path(args.dra_embedder).expanduser().is_dir():
+        notes.append(f"embedder {args.dra_embedder} comes from the Hugging Face Hub; not checked offline.")
+    return notes
+
+
+def check_recipe(recipe: RecipeArguments, args: DRAGRPOConfig,
+                 config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> None:
+    """Raise RecipeError listing every problem `recipe_problems` finds; return quietly when there is none."""
+    problems = recipe_problems(recipe, args, config, argv)
+    if problems:
+        raise RecipeError("the recipe would fail:\n  - " + "\n  - ".join(problems))
+
+
+def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: str | None,
+                   config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Validate a recipe (`check_recipe`) and describe the run: launch command, optimiser steps, prompts
+    seen, memory, and notes on what could not be checked here. `config_path` only goes into the launch
+    command; `config`/`argv` (the recipe's YAML mapping and command line) tell which batch sizes it set
+    (see `batch_geometry`)."""
+    check_recipe(recipe, args, config, argv)
+    sizes = batch_geometry(args, recipe.num_processes, config, argv)
+    completions_per_step = sizes["completions_per_step"]
     prompts_per_step = completions_per_step // args.num_generations
     steps = args.max_steps
     launch = ["accelerate", "launch"]
@@ -486,8 +667,10 @@ def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: st
         "completions_per_step": completions_per_step,
         "prompts_per_step": prompts_per_step,
         "prompts_seen": steps * prompts_per_step,
+        "generation_batch_size": sizes["generation_batch"],
         "loss_type": args.loss_type, "scale_rewards": args.scale_rewards, "beta": args.beta,
         "temperature": args.temperature, "dra": args.dra, "dra_scope": args.dra_scope,
+        "not_checked_here": _notes(recipe, args),
     }
     if args.use_vllm and args.vllm_mode == "server":
         report["vllm_server"] = shlex.join([
@@ -510,10 +693,48 @@ def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAG
     return TrlParser((RecipeArguments, DRAGRPOConfig)).parse_dict(mapping)
 
 
+def _read_config(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--config {path}: no such file.") from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"--config {path} is not valid YAML: {error}") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise RecipeError(f"--config {path} must hold a mapping of option: value, got {type(config).__name__}.")
+    return config
+
+
+def _dry_run_requested(argv: Sequence[str], config: dict[str, Any]) -> bool:
+    """Whether the command line (--dry_run or --dry-run, with an optional true/false) or the recipe asks for a dry run."""
+    import argparse
+
+    from transformers.hf_argparser import string_to_bool
+
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--dry_run", "--dry-run", nargs="?", const="true", default=None)
+    value = pre.parse_known_args(list(argv))[0].dry_run
+    try:
+        return string_to_bool(value) if value is not None else bool(string_to_bool(config.get("dry_run", False)))
+    except argparse.ArgumentTypeError as error:
+        raise RecipeError(f"dry_run: {error}") from None
+
+
 def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAGRPOConfig, str | None]:
+    """Parse `--config recipe.yaml` plus command-line overrides into the recipe and the trainer config.
+
+    A dry run (``--dry_run``, ``--dry-run`` or ``dry_run: true`` in the recipe) on a machine without a GPU
+    parses as a CPU run, so that a recipe with ``bf16: true`` can be validated anywhere.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    config_path = argv[argv.index("--config") + 1] if "--config" in argv else None
-    if "--dry_run" in argv and not torch.cuda.is_available():
+    config_path = argv[argv.index("--config") + 1] if "--config" in argv and argv.index("--config") + 1 < len(argv) else None
+    config = _read_config(config_path) if config_path else {}
+    if _dry_run_requested(argv, config) and not torch.cuda.is_available():
         # transformers refuses bf16 without a GPU unless told the run is on CPU; a dry run only validates.
         argv += ["--use_cpu", "true"]
     recipe, training_args = TrlParser((RecipeArguments, DRAGRPOConfig)).parse_args_and_config(argv)
@@ -521,10 +742,22 @@ def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAGRPOCo
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    recipe, training_args, config_path = parse(argv)
-    if recipe.dry_run:
-        print(json.dumps(dry_run_report(recipe, training_args, config_path), indent=2))
-        return
+    """The command line: validate the recipe, then print the dry-run report or train.
+
+    A recipe that cannot run (an unknown option or name, inconsistent batch sizes, a missing file) ends
+    the program with exit status 2 and one message listing every problem, not a traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        recipe, training_args, config_path = parse(argv)
+        config = _read_config(config_path) if config_path else {}
+        if recipe.dry_run:
+            print(json.dumps(dry_run_report(recipe, training_args, config_path, config, argv), indent=2))
+            return
+        check_recipe(recipe, training_args, config, argv)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"dra.train: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     out = train(recipe, training_args)
     print(f"saved to {out}")
 

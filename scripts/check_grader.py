@@ -17,7 +17,14 @@ own grade (``score``).
 Every disagreement is listed with a reason. Writes data/grader_agreement.csv and .json (atomic, with
 provenance) and prints the table and answers/s. Needs DRA_DATA_DIR (or the cache / a download).
 
-    DRA_DATA_DIR=../shared/data .venv/bin/python scripts/check_grader.py
+Then the time limit under attack: a fixed set of adversarial completions (a power tower, a 9 x 9 symbolic
+determinant, 200k unclosed boxes, a 1 MB box, ...) is graded once from the main thread and once from a pool of
+threads, each call timed (either way a worker process does the work: it stops itself at the limit or is killed
+1 s later). Writes data/grader_adversarial.json: seconds per case and mode, the worst case, the time limit,
+and how long the pool's worker processes took to start (paid once per process and thread, not per call).
+
+    DRA_DATA_DIR=../shared/data .venv/bin/python scripts/check_grader.py                  # both parts
+    .venv/bin/python scripts/check_grader.py --only adversarial                          # the timing alone
 """
 
 from __future__ import annotations
@@ -25,15 +32,17 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dra.config import resolve_profile, results_dir
 from dra.data import BENCHMARKS, load
 from dra.io import provenance, write_json, write_text
-from dra.rewards import DEFAULT_TIMEOUT_S, final_answer, grade
+from dra.rewards import DEFAULT_TIMEOUT_S, final_answer, grade, is_correct
 
 WRAPPERS = {
     "paper": "<think>\nWe work through the problem step by step.\n</think>\n<answer>\nThe final answer is "
@@ -138,6 +147,64 @@ def check_real_completions() -> tuple[list[dict], list[dict]]:
     return rows, disagreements
 
 
+def _determinant(n: int) -> str:
+    rows = "\\\\".join(" & ".join(f"a_{{{i}{j}}}" for j in range(n)) for i in range(n))
+    return f"\\boxed{{\\det\\begin{{pmatrix}}{rows}\\end{{pmatrix}}}}"
+
+
+# name -> (completion, gold): each took minutes (or never ended) off the main thread before the worker process.
+ADVERSARIAL: dict[str, tuple[str, str]] = {
+    "power_tower": ("\\boxed{9^{9^{9^{9}}}}", "9^{9^{9^{8}}}"),
+    "huge_power": ("\\boxed{9^{999999999}}", "3"),
+    "huge_factorial": ("\\boxed{(10^{6})!}", "1"),
+    "symbolic_det_9x9": (_determinant(9), "0"),
+    "unclosed_boxes_200k": ("\\boxed{" * 200_000, "1"),
+    "nested_boxes_50k": ("\\boxed{" * 50_000 + "1" + "}" * 50_000, "1"),
+    "box_1MB": ("\\boxed{" + "1+" * 500_000 + "1}", "1"),
+    "answer_block_10k_boxes": ("<answer>" + "\\boxed{12345678}, " * 10_000 + "</answer>", "1"),
+    "text_1MB_no_box": ("1+" * 500_000 + "1", "1"),
+    "open_braces_200k": ("{" * 200_000 + "\\boxed{1}", "1"),
+}
+
+
+def _timed_is_correct(case: tuple[str, str]) -> tuple[bool, float]:
+    start = time.perf_counter()
+    verdict = is_correct(*case)
+    return verdict, time.perf_counter() - start
+
+
+def adversarial_timing(threads: int = 4) -> dict:
+    """Seconds per adversarial call from the main thread and from a thread pool (after its workers started)."""
+    main = {name: _timed_is_correct(case) for name, case in ADVERSARIAL.items()}
+    with ThreadPoolExecutor(threads) as pool:
+        start = time.perf_counter()  # start one worker process per thread, as a long-running trainer would
+        list(pool.map(_timed_is_correct, [("\\boxed{1}", "1")] * threads))
+        startup = time.perf_counter() - start
+        pooled = dict(zip(ADVERSARIAL, pool.map(_timed_is_correct, ADVERSARIAL.values())))
+    cases = [{"case": name, "main_thread_s": round(main[name][1], 3), "thread_pool_s": round(pooled[name][1], 3),
+              "graded_correct": main[name][0] or pooled[name][0]} for name in ADVERSARIAL]
+    return {"timeout_s": DEFAULT_TIMEOUT_S, "threads": threads, "cases": cases,
+            "worst_main_thread_s": max(c["main_thread_s"] for c in cases),
+            "worst_thread_pool_s": max(c["thread_pool_s"] for c in cases),
+            "worker_startup_s": round(startup, 3)}
+
+
+def report_adversarial(out: Path) -> None:
+    result = adversarial_timing()
+    print(f"\n{'adversarial case':<24} {'main thread s':>14} {'thread pool s':>14}")
+    for case in result["cases"]:
+        print(f"{case['case']:<24} {case['main_thread_s']:>14.2f} {case['thread_pool_s']:>14.2f}")
+    print(f"worst case: {result['worst_main_thread_s']:.2f} s (main thread), {result['worst_thread_pool_s']:.2f} s "
+          f"(thread pool); time limit {result['timeout_s']} s; {result['threads']} worker processes started in "
+          f"{result['worker_startup_s']:.2f} s")
+    write_json(out / "grader_adversarial.json", {
+        "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py", part="adversarial",
+                                 load_average_1min=round(os.getloadavg()[0], 2)),
+        **result,
+    })
+    print(f"wrote {out / 'grader_adversarial.json'}")
+
+
 def to_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -147,11 +214,7 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=results_dir(), help="where to write grader_agreement.*")
-    args = parser.parse_args(argv)
-
+def report_agreement(out: Path) -> None:
     start = time.perf_counter()
     rows, disagreements = [], []
     for name in BENCHMARKS:
@@ -175,14 +238,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{d['benchmark']}/{d['check']}] {d['id']}: gold {d['gold']!r}, written {d['written']!r}, "
               f"verdict {d['verdict']} -> {d['reason']}")
 
-    write_text(args.out / "grader_agreement.csv", to_csv(rows))
-    write_json(args.out / "grader_agreement.json", {
+    write_text(out / "grader_agreement.csv", to_csv(rows))
+    write_json(out / "grader_agreement.json", {
         "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py",
                                  wall_seconds=round(wall, 2), timeout_s=DEFAULT_TIMEOUT_S),
         "goal": GOAL, "table": rows, "disagreements": disagreements,
     })
-    print(f"\nwrote {args.out / 'grader_agreement.csv'} and .json")
+    print(f"\nwrote {out / 'grader_agreement.csv'} and .json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=results_dir(), help="where to write grader_*.json/csv")
+    parser.add_argument("--only", choices=("agreement", "adversarial"), help="run one part only")
+    args = parser.parse_args(argv)
+    if args.only != "adversarial":
+        report_agreement(args.out)
+    if args.only != "agreement":
+        report_adversarial(args.out)
     return 0
+
 
 
 if __name__ == "__main__":

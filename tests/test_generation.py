@@ -93,8 +93,39 @@ def test_vllm_backend_passes_the_same_prompts_and_settings(smoke_policy, monkeyp
     ({"temperature": -1.0}, "temperature"),
     ({"prompts": []}, "non-empty list"),
     ({"prompts": "What is 2 * 3?"}, "non-empty list"),
+    ({"prompts": [1, 2]}, "prompt 0 is int"),
+    ({"prompts": [[{"role": "user"}]]}, "prompt 0 is list"),
+    ({"prompts": [[]]}, "prompt 0"),
+    ({"group_size": 2.0}, "group_size must be an integer"),
+    ({"group_size": True}, "group_size must be an integer"),
+    ({"temperature": float("nan")}, "temperature"),
+    ({"top_p": 1.5}, "top_p"),
+    ({"max_new_tokens": 0}, "max_new_tokens"),
+    ({"max_new_tokens": 1.5}, "max_new_tokens"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"seed": -1}, "seed"),
+    ({"seed": "0"}, "seed"),
+    ({"seeds": [1, 2]}, "one seed per prompt: got 2 seeds for 5"),
+    ({"seeds": "12345"}, "seeds"),
+    ({"seeds": [0, 1, 2, 3, -4]}, r"seeds\[4\]"),
+    ({"seeds": [0, 1, 2, 3, 4.0]}, r"seeds\[4\]"),
 ])
 def test_bad_arguments_are_refused_before_loading(kwargs, message):
     arguments = {"model": "/nonexistent", "prompts": PROMPTS, "group_size": 2, **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         generation.sample_groups(**arguments)
+
+
+def test_per_prompt_seeds_make_each_group_independent_of_its_batch(smoke_policy):
+    _, model, tokenizer = smoke_policy
+    seeds = [11, 22, 33, 44, 55]
+
+    def sample(prompts, prompt_seeds, batch_size):
+        return generation.sample_groups(model, prompts, 3, max_new_tokens=16, tokenizer=tokenizer,
+                                        batch_size=batch_size, seeds=prompt_seeds)
+
+    together = sample(PROMPTS, seeds, batch_size=15)
+    assert together == sample(PROMPTS, seeds, batch_size=3)  # one prompt per generate call
+    assert together[::-1] == sample(PROMPTS[::-1], seeds[::-1], batch_size=6)  # other order, other batches
+    assert together[2] == sample(PROMPTS[2:3], seeds[2:3], batch_size=3)[0]  # alone
+    assert sample(PROMPTS, [s + 1 for s in seeds], batch_size=15) != together

@@ -90,7 +90,7 @@ def test_an_unexpected_trl_hook_fails_at_import_with_the_supported_versions(monk
 
 
 @pytest.mark.parametrize("field, value, message", [("dra_kernel", "dpp", "dra_kernel"), ("dra_scope", "node", "dra_scope"),
-                                                   ("dra_negative_similarity", "abs", "keep or clip"),
+                                                   ("dra_negative_similarity", "abs", "one of keep, clip"),
                                                    ("dra_weighting", "inverse", "dra_weighting")])
 def test_bad_dra_options_raise(field, value, message):
     with pytest.raises(ValueError, match=message):
