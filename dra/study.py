@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from dra import checks
 from dra.config import cache_dir
 from dra.io import atomic_path, config_key
 from dra.rewards import THINK_CLOSE, cosine_value
@@ -127,7 +128,10 @@ def summarize(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: i
     With `clusters` (e.g. several groups drawn from one game-24 puzzle), it is a percentile bootstrap over
     clusters (scipy.stats.bootstrap), so repeated groups of one prompt do not pass for independent evidence.
     """
-    p = np.asarray(p, dtype=float)
+    p = _p_values(p)
+    alpha = checks.real(alpha, "alpha", 0, 1, low_open=True, high_open=True)
+    if clusters is not None and len(clusters) != len(p):
+        raise ValueError(f"clusters must give one label per p-value: {len(clusters)} labels for {len(p)} p-values.")
     defined = ~np.isnan(p)
     significant = defined & (p < alpha)
     n_def, n_sig = int(defined.sum()), int(significant.sum())
@@ -143,6 +147,21 @@ def summarize(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: i
         method = "cluster bootstrap"
     return ShareSummary(len(p), n_def, n_sig, share, float(low), float(high), 1 - n_def / len(p) if len(p) else 0.0, method,
                         alpha)
+
+
+def _p_values(p) -> np.ndarray:
+    """1-D p-values in [0, 1], NaN marking an undefined test; anything else raises ValueError."""
+    try:
+        array = np.asarray(p, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"p must be a 1-D sequence of p-values (numbers or NaN), got {type(p).__name__}.") from None
+    if array.ndim != 1:
+        raise ValueError(f"p must be 1-D (one p-value per prompt), got shape {array.shape}.")
+    bad = ~np.isnan(array) & ((array < 0) | (array > 1))
+    if bad.any():
+        raise ValueError(f"p-values must lie in [0, 1] (NaN for undefined); got {array[bad][:5].tolist()} at "
+                         f"positions {np.flatnonzero(bad)[:5].tolist()}.")
+    return array
 
 
 def _cluster_bootstrap_ci(significant: np.ndarray, defined: np.ndarray, clusters: np.ndarray, seed: int):
