@@ -8,7 +8,14 @@ PROFILE ?= mini
 export DRA_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: env test reproduce lab clean
+.PHONY: help env test reproduce lab clean
+
+help:  ## list the targets
+	@echo "make env        build .venv (pinned versions; torch CPU build first)"
+	@echo "make test       unit tests + every notebook at the smoke profile under nbval (what CI runs)"
+	@echo "make reproduce  every notebook at PROFILE=$(PROFILE) into notebooks/executed/ (reruns only what is stale)"
+	@echo "make lab        JupyterLab on notebooks/ (notebooks default to the smoke profile; set DRA_PROFILE=mini)"
+	@echo "make clean      remove caches (never results, figures or trained models)"
 
 # The venv is a file target: its stamp is newer than the files that define it.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -21,12 +28,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 env: $(VENV)/.installed
 
-# Unit tests, then every notebook at the smoke profile under nbval. Figures and results go to a temporary
-# folder, so the tests never rewrite tracked files; no test touches the network.
+# Unit tests (results and figures to a temporary folder), then every notebook at the smoke profile under nbval,
+# run as a user runs them (no redirected folders): smoke outputs go to ignored subfolders (figures/smoke/,
+# data/smoke/), and the check after it fails if a notebook changed any tracked or unignored file. No test
+# touches the network.
 test: $(VENV)/.installed
-	@tmp=$$(mktemp -d) && export HF_HUB_OFFLINE=1 DRA_FIGURES_DIR=$$tmp/figures DRA_RESULTS_DIR=$$tmp/data && \
-	$(PY) -m pytest tests -q && \
-	DRA_PROFILE=smoke $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider
+	@tmp=$$(mktemp -d) && HF_HUB_OFFLINE=1 DRA_FIGURES_DIR=$$tmp/figures DRA_RESULTS_DIR=$$tmp/data $(PY) -m pytest tests -q
+	@before=$$(git status --porcelain 2>/dev/null; git diff 2>/dev/null | sha1sum) && \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider && \
+	after=$$(git status --porcelain 2>/dev/null; git diff 2>/dev/null | sha1sum) && \
+	if [ "$$before" != "$$after" ]; then echo "notebooks at the smoke profile changed the working tree:"; \
+	git status --short; exit 1; fi
 
 # Every numbered notebook, executed with papermill at $(PROFILE) into notebooks/executed/. Targets are those
 # files: a notebook reruns only when it or the library changed, and the heavy steps inside (base policy,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 PROFILES: tuple[str, ...] = ("smoke", "mini", "paper")
 DEFAULT_PROFILE = "mini"
+# Profiles whose figures, tables and results are committed; the others write into a subfolder git ignores.
+COMMITTED_PROFILES: tuple[str, ...] = ("mini", "paper")
 
 PROJECT_ROOT = Path(os.environ.get("DRA_HOME", Path(__file__).resolve().parents[1]))
 

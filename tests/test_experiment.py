@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from dra import experiment
-from dra.reports import save_table
+from dra.reports import save_result, save_table
 
 
 def fake_results():
@@ -48,9 +48,20 @@ def test_curves_frame_is_long_format():
     assert set(frame.metric) == {"raw_reward", "mini/accuracy"} and frame.arm.unique().tolist() == ["GRPO"]
 
 
+def test_smoke_outputs_go_to_an_ignored_subfolder_committed_profiles_to_the_top(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRA_FIGURES_DIR", str(tmp_path))
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
+    frame = pd.DataFrame({"pass@1": [0.5]}, index=["GRPO"])
+    assert save_table(frame, "t", "smoke")[0] == tmp_path / "smoke" / "t.md"
+    assert save_table(frame, "t", "mini")[0] == tmp_path / "t.md"
+    assert save_result("r", {"x": 1}, "smoke") == tmp_path / "data" / "smoke" / "r_smoke.json"
+    with pytest.raises(TypeError, match="profile"):
+        save_table(frame, "t", None)
+
+
 def test_save_table_writes_markdown_and_latex(tmp_path, monkeypatch):
     monkeypatch.setenv("DRA_FIGURES_DIR", str(tmp_path))
-    md, tex = save_table(pd.DataFrame({"pass@1": [0.41234]}, index=["GRPO"]), "t")
+    md, tex = save_table(pd.DataFrame({"pass@1": [0.41234]}, index=["GRPO"]), "t", "mini")
     assert "0.412" in md.read_text() and "|" in md.read_text()
     assert "\\begin{tabular}" in tex.read_text() and "0.412" in tex.read_text()
 
