@@ -3,7 +3,9 @@
     python scripts/run_notebook.py notebooks/02_smi_kernel.ipynb notebooks/executed/02_smi_kernel_mini.ipynb mini
 
 The executed copy (with outputs) appears only when the run succeeded; the time it took is appended to
-.cache/reproduce_<profile>.log for the summary that `make reproduce` prints at the end.
+.cache/reproduce_<profile>.log for the summary that `make reproduce` prints at the end. Before it is written,
+the copy is made shareable (`clean_outputs`): stderr streams (progress bars, library warnings) are dropped and
+this machine's paths are written relative to the project.
 """
 
 import os
@@ -11,19 +13,48 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 
-from dra.config import cache_dir
+from dra.config import PROJECT_ROOT, cache_dir
 from dra.io import atomic_path
+
+
+def clean_outputs(path: Path, target: str) -> None:
+    """Drop stderr outputs, replace the project root and the home folder in text outputs, and record `target`
+    (not the temporary file) as papermill's output path; in place."""
+    notebook = nbformat.read(path, as_version=4)
+    if "papermill" in notebook.metadata:
+        notebook.metadata.papermill["output_path"] = target
+    local = [(str(PROJECT_ROOT) + "/", ""), (str(PROJECT_ROOT), "."), (str(Path.home()), "~")]
+
+    def scrub(text: str) -> str:
+        for old, new in local:
+            text = text.replace(old, new)
+        return text
+
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [out for out in cell.outputs if not (out.output_type == "stream" and out.name == "stderr")]
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                out.text = scrub(out.text)
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    out["data"][mime] = scrub(value)
+    nbformat.write(notebook, path)
 
 
 def main(source: str, target: str, profile: str) -> None:
     os.environ["DRA_PROFILE"] = profile
     start = time.perf_counter()
     with atomic_path(target) as tmp:
-        papermill.execute_notebook(source, str(tmp.with_suffix(".ipynb")), parameters={"profile": profile},
+        executed = tmp.with_suffix(".ipynb")
+        papermill.execute_notebook(source, str(executed), parameters={"profile": profile},
                                    cwd=str(Path(source).parent), progress_bar=False)
-        tmp.with_suffix(".ipynb").replace(tmp)
+        clean_outputs(executed, target)
+        executed.replace(tmp)
     seconds = time.perf_counter() - start
     with open(cache_dir() / f"reproduce_{profile}.log", "a") as log:
         log.write(f"{Path(source).name}\t{seconds:.0f}\n")

@@ -1,0 +1,33 @@
+"""Executed notebooks written by `make reproduce` carry no stderr noise and no machine-local paths."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+from dra.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from run_notebook import clean_outputs  # noqa: E402
+
+
+def test_clean_outputs_drops_stderr_and_local_paths(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(path)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="Loading weights: 100%|####|\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"saved to {PROJECT_ROOT}/figures/x.png\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{Path.home()}/cache'"}, execution_count=1),
+    ]
+    nb.cells.append(cell)
+    nb.metadata["papermill"] = {"output_path": "/tmp/.x.ipynb.tmp", "input_path": "notebooks/x.ipynb"}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    clean_outputs(path, "notebooks/executed/x_mini.ipynb")
+    cleaned = nbformat.read(path, as_version=4)
+    outputs = cleaned.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream", "execute_result"]
+    assert outputs[0].text == "saved to figures/x.png\n" and outputs[1].data["text/plain"] == "'~/cache'"
+    assert cleaned.metadata.papermill.output_path == "notebooks/executed/x_mini.ipynb"
