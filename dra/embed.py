@@ -41,22 +41,25 @@ limit, ``config.max_position_embeddings``; or "model"/"authors", above), ``prefi
 model in the dtype its config declares): "auto" (default) is "bfloat16" on a CPU that multiplies bfloat16
 natively (AMX or AVX512-BF16, `native_bf16`) and "float32" everywhere else, GPUs included (the authors'
 embedders ran in float32); "float32", "float16" or "bfloat16" on request. On such a CPU bfloat16 embeds
-MiniLM 2.5-4x faster, per-text cosine to float32 >= 0.998 and DRA weights within 0.4% (scripts/
-bench_embed_backends.py); without native support bfloat16 is emulated and 3-8x *slower*, hence "auto".
+MiniLM 2.5-3.1x faster, with per-text cosine to float32 >= 0.9998 and DRA weights within 0.34%
+(scripts/bench_embed_backends.py); without native support oneDNN emulates bfloat16 and it ran 3.5-8x *slower*
+than float32 (data/bench_embed_bf16_emulated.json, oneDNN capped with ONEDNN_MAX_CPU_ISA), hence "auto".
 
 ``backend``: "torch" (default: sentence-transformers on PyTorch), "onnx" (ONNX Runtime, CPU, float32) or
 "openvino" (OpenVINO, CPU, ``dtype`` sets its inference precision), both from the `fast` extra. They run an
 ONNX export of the model's whole module chain (transformer, pooling, normalisation), made once by
 `exported_onnx` and cached under ``cache_dir()/onnx/<key>`` (key: model, revision, options, export recipe,
 package versions; offline, from the loaded model), after checking it against the PyTorch model.
-``quantize="int8"`` (onnx only) is ONNX Runtime's dynamic int8: faster, but on mini-world completions its DRA
-weights move by up to 5%, so it is not faithful (see the benchmark). sentence-transformers' own
-``backend="onnx"`` needs Optimum, whose releases require transformers < 4.58 (optimum-onnx 0.1.0) or < 5.6
-(optimum-intel 2.2.0), against the pinned 5.17; so the export and quantisation call torch.onnx and ONNX
-Runtime directly. Each embedder truncates at its own
-``max_seq_length`` on every call (sentence-transformers' per-call ``processing_kwargs``), so embedders that
-share one loaded model never change each other. ``embedder.identity()`` lists everything that decides the
-vectors (model, revision, dtype, max_seq_length, prefix, ...): key caches on it.
+``quantize="int8"`` (onnx only) is ONNX Runtime's dynamic int8: 1.4-2.3x faster than float32, but its DRA
+weights move by up to 6.8% on mini-world groups (2.3% on real ones), so it is not faithful (see the
+benchmark). sentence-transformers' own ``backend="onnx"`` needs Optimum, whose releases require transformers <
+4.58 (optimum-onnx 0.1.0) or < 5.6 (optimum-intel 2.2.0), against the pinned 5.17; so the export and
+quantisation call torch.onnx and ONNX Runtime directly.
+
+Each embedder truncates at its own ``max_seq_length`` on every call (sentence-transformers' per-call
+``processing_kwargs``), so embedders that share one loaded model never change each other.
+``embedder.identity()`` lists everything that decides the vectors (backend, model, revision, dtype, max_seq_length,
+prefix, ...): key caches on it.
 
 Offline (``HF_HUB_OFFLINE=1``, or huggingface.co unreachable within 3 s) a Hub model that is not already in
 the local Hugging Face cache fails at once with a message naming the local alternative, instead of hanging
@@ -340,10 +343,11 @@ class PolicyEmbedder(Embedder):
 
     def identity(self) -> dict[str, Any]:
         config = self.model.config
-        return {"backend": "policy", "name": self.name, "model": getattr(config, "_name_or_path", "") or type(self.model).__name__,
-                "architecture": type(self.model).__name__, "layer": "last_hidden_state", "pooling": "mean, EOS appended",
-                "max_seq_length": self.max_seq_length, "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
-                "weights": "live"}
+        architecture = type(self.model).__name__
+        return {"backend": "policy", "name": self.name, "model": getattr(config, "_name_or_path", "") or architecture,
+                "architecture": architecture, "layer": "last_hidden_state", "pooling": "mean, EOS appended",
+                "max_seq_length": self.max_seq_length,
+                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""), "weights": "live"}
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The untruncated token ids embedded for each text: its tokens, then EOS."""
@@ -580,10 +584,14 @@ def _require(module: str, backend: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"backend={backend!r} needs the {module} package, which is not installed: {FAST_EXTRA}") from None
+        raise ImportError(f"backend={backend!r} needs the {module} package, which is not installed: "
+                          f"{FAST_EXTRA}") from None
 
 
-def _runner(backend: str, path: Path, dtype: str) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], list[str], str]:
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]  # graph inputs by name -> (batch, d) vectors
+
+
+def _runner(backend: str, path: Path, dtype: str) -> tuple[Runner, list[str], str]:
     """(run(features) -> vectors, the graph's input names, "package==version") for an exported model; one per
     process per (backend, file, dtype, threads). Threads: torch.get_num_threads(), as the PyTorch path uses."""
     import torch
