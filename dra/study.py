@@ -224,17 +224,19 @@ def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prom
 def embed_groups(groups: Sequence[Sequence[str]], embedder, cache: bool = True) -> np.ndarray:
     """Embed (P, G) texts with a `dra.embed` embedder -> (P, G, d). Identical texts are embedded once.
 
-    With `cache`, the vectors are stored under the cache directory, keyed by the embedder (name, maximum
-    sequence length) and a hash of the texts, so a changed model or text never reuses stale vectors. The
-    TF-IDF embedder is fitted per call and is never cached (it is fast anyway).
+    With `cache`, the vectors are stored under the cache directory, keyed by the embedder's full identity
+    (`identity()`: model, revision, dtype, backend, truncation, prefix) and a hash of the texts, so a changed
+    model, setting or text never reuses stale vectors. Embedders that cannot be cached (`cacheable` False:
+    TF-IDF, fitted per call; the policy embedder, whose weights change) and embedders without an identity are
+    embedded every time.
     """
     flat = [t for group in groups for t in group]
-    name = getattr(embedder, "name", None)  # an embedder without a name has no stable cache identity
-    cacheable = cache and name not in (None, "tfidf")
+    identity = embedder.identity() if hasattr(embedder, "identity") else None
+    cacheable = cache and identity is not None and getattr(embedder, "cacheable", True)
     path = None
     if cacheable:
         texts_hash = hashlib.sha256("\x00".join(flat).encode()).hexdigest()
-        key = config_key({"embedder": name, "max_seq_length": embedder.max_seq_length, "texts": texts_hash})
+        key = config_key({"embedder": identity, "texts": texts_hash})
         path = cache_dir() / "embeddings" / f"{key}.npy"
         if path.exists():
             return np.load(path).reshape(len(groups), len(groups[0]), -1)

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=results_dir())
     args = parser.parse_args(argv)
 
-    embedder = get_embedder("minilm")
+    embedder = get_embedder("minilm", dtype="float32")  # as in the committed figures (the default is "auto")
     qwen = load("qwen_math_cot_100")
     game24 = load("game24")
     all_qwen = [c for r in qwen for c in r["completions"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -15,3 +16,12 @@ def data_dir() -> Path:
     if not value:
         pytest.skip("DRA_DATA_DIR is not set: no local copy of the external data")
     return Path(value)
+
+
+@pytest.fixture(scope="module")
+def module_cache_dir(tmp_path_factory) -> Iterator[Path]:
+    """A fresh $DRA_CACHE_DIR for one test module (exports, embeddings), removed from the environment after it."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("cache")
+        patch.setenv("DRA_CACHE_DIR", str(path))
+        yield path

