@@ -9,6 +9,7 @@ this machine's paths are written relative to the project.
 """
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,12 +50,19 @@ def clean_outputs(path: Path, target: str) -> None:
 def main(source: str, target: str, profile: str) -> None:
     os.environ["DRA_PROFILE"] = profile
     start = time.perf_counter()
+    # papermill writes as it goes; it works in the cache (a killed run leaves nothing beside the target), and
+    # the finished copy replaces the target in one atomic step.
+    work_dir = cache_dir() / "executing"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for stale in work_dir.glob(f"{Path(target).stem}.*.ipynb"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    executed = work_dir / f"{Path(target).stem}.{os.getpid()}.ipynb"
+    papermill.execute_notebook(source, str(executed), parameters={"profile": profile},
+                               cwd=str(Path(source).parent), progress_bar=False)
+    clean_outputs(executed, target)
     with atomic_path(target) as tmp:
-        executed = tmp.with_suffix(".ipynb")
-        papermill.execute_notebook(source, str(executed), parameters={"profile": profile},
-                                   cwd=str(Path(source).parent), progress_bar=False)
-        clean_outputs(executed, target)
-        executed.replace(tmp)
+        shutil.copyfile(executed, tmp)
+    executed.unlink()
     seconds = time.perf_counter() - start
     with open(cache_dir() / f"reproduce_{profile}.log", "a") as log:
         log.write(f"{Path(source).name}\t{seconds:.0f}\n")

@@ -86,3 +86,22 @@ def test_a_run_killed_at_any_point_finishes_identically(reference, tmp_path, kil
     _run(root)
     assert _result(root) == _result(reference)
     assert not _stray(root)
+
+
+def test_a_killed_notebook_run_leaves_no_executed_copy_and_the_rerun_writes_it(tmp_path):
+    """make reproduce's unit of work: the executed notebook appears only when its run finished."""
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "executed" / "02_smi_kernel_smoke.ipynb"
+    env = {**_env(tmp_path), "DRA_FIGURES_DIR": str(tmp_path / "figures"), "DRA_CACHE_DIR": str(tmp_path / "cache"),
+           "DRA_DATA_DIR": os.environ.get("DRA_DATA_DIR", "")}
+    cmd = [sys.executable, str(root / "scripts" / "run_notebook.py"), str(root / "notebooks" / "02_smi_kernel.ipynb"),
+           str(target), "smoke"]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not target.exists() and not _stray(tmp_path)
+    finished = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert target.exists() and not _stray(tmp_path)
+    assert not list((tmp_path / "cache" / "executing").glob("*.ipynb"))  # the killed run's partial copy is gone
