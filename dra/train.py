@@ -39,7 +39,7 @@ from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from dra.embed import embedding_text
 from dra.io import BadFileError, read_jsonl, to_json, write_text
-from dra.kernels import KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
+from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
 
@@ -101,23 +101,25 @@ class DRAGRPOConfig(GRPOConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.validate_dra()
+        problems = self.dra_problems()
+        if problems:
+            raise ValueError(" ".join(problems))
 
-    def validate_dra(self) -> None:
-        """Raise ValueError on DRA options that a run would reject (also called by the dry run)."""
+    def dra_problems(self) -> list[str]:
+        """Every DRA option a run would reject, as messages (empty: the options are sound). The config refuses
+        them when it is built; `recipe_problems` lists them with the recipe's other problems."""
+        problems = [] if self.dra_kernel in KERNELS else [
+            f"dra_kernel must be one of {', '.join(KERNELS)}; got {self.dra_kernel!r}."]
+        for name, value, choices in (("dra_scope", self.dra_scope, SCOPES),
+                                     ("dra_negative_similarity", self.dra_negative_similarity, ("keep", "clip")),
+                                     ("dra_weighting", self.dra_weighting, WEIGHTINGS)):
+            if value not in choices:
+                problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
         if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
-            raise ValueError(
-                "dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight (each "
-                "reward function is normalised before the sum); use sum_then_normalize (TRL's default), or dra=False."
-            )
-        if self.dra_kernel not in KERNELS:
-            raise ValueError(f"dra_kernel must be one of {KERNELS}, got {self.dra_kernel!r}.")
-        if self.dra_scope not in SCOPES:
-            raise ValueError(f"dra_scope must be one of {SCOPES}, got {self.dra_scope!r}.")
-        if self.dra_negative_similarity not in ("keep", "clip"):
-            raise ValueError(f"dra_negative_similarity must be one of keep, clip; got {self.dra_negative_similarity!r}.")
-        if self.dra_weighting not in WEIGHTINGS:
-            raise ValueError(f"dra_weighting must be one of {WEIGHTINGS}, got {self.dra_weighting!r}.")
+            problems.append("dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight "
+                            "(each reward function is normalised before the sum); use sum_then_normalize (TRL's "
+                            "default), or dra=False.")
+        return problems
 
 
 @dataclass
@@ -470,7 +472,7 @@ def memory_estimate_gb(arch: dict[str, Any], args: GRPOConfig, num_processes: in
 
 # Values TRL 1.16 accepts (its GRPOConfig help texts); an unknown loss_type only fails at the first loss.
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
-SCALE_REWARDS = ("group", "batch", "none")
+SCALE_REWARDS = ADVANTAGE_SCALES
 AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")
 VLLM_MODES = ("server", "colocate")
 
@@ -544,17 +546,12 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
              f"reward_weights has {len(args.reward_weights)} values for {len(recipe.reward_funcs)} reward functions "
              f"{recipe.reward_funcs}; give one weight per function.")
         need(all(np.isfinite(w) for w in args.reward_weights), f"reward_weights must be finite, got {args.reward_weights}.")
-    one_of(args.dra_kernel, "dra_kernel", KERNELS)
-    one_of(args.dra_scope, "dra_scope", SCOPES)
-    one_of(args.dra_negative_similarity, "dra_negative_similarity", ("keep", "clip"))
+    problems += args.dra_problems()
     one_of(args.loss_type, "loss_type", LOSS_TYPES)
     one_of(args.scale_rewards, "scale_rewards", SCALE_REWARDS)
     one_of(args.multi_objective_aggregation, "multi_objective_aggregation", AGGREGATIONS)
     if args.use_vllm:
         one_of(args.vllm_mode, "vllm_mode", VLLM_MODES)
-    need(not (args.dra and args.multi_objective_aggregation == "normalize_then_sum"),
-         "dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight (each reward "
-         "function is normalised before the sum); use sum_then_normalize.")
     positive(recipe.num_processes, "num_processes")
     positive(recipe.max_train_prompts, "max_train_prompts", optional=True)
     positive(recipe.max_prompt_tokens, "max_prompt_tokens", optional=True)
