@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import dra
-from dra.rewards import THINK_CLOSE, final_answer, is_correct, paper_reward
+from dra.rewards import THINK_CLOSE, final_answer, is_correct, paper_reward, well_formatted
 
 # What the public CPU proof-of-concept note (PAPER.md section 6) claims for its group. Quoted to be checked.
 POC_CLAIMS = {
@@ -104,7 +104,7 @@ def all_wrong_groups(group_size: int = 6) -> list[dict[str, Any]]:
         if not any(is_correct(t, record["answer"]) for t in texts):
             groups.append({"index": index, "gold": record["answer"], "answers": [final_answer(t) for t in texts],
                            "texts": texts, "r1_texts": [as_r1_format(t) for t in texts],
-                           "with_closing_tag": sum(t.count(THINK_CLOSE) == 1 for t in texts)})
+                           "with_closing_tag": sum(well_formatted(t) for t in texts)})
     return groups
 
 

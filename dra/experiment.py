@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from scipy import stats
 from dra import evaluate, metrics, mini, recipes
 from dra.config import results_dir, runs_dir
 from dra.io import config_key, provenance, read_json, read_jsonl, write_json
-from dra.rewards import THINK_CLOSE
+from dra.rewards import well_formatted
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
 PRIMARY_ARMS: tuple[str, ...] = tuple(recipes.ARMS)
@@ -57,7 +57,7 @@ EXPERIMENT_PROFILES: dict[str, dict[str, Any]] = {
 
 
 def _annotate(text: str) -> dict[str, Any]:
-    return {"strategy": mini.parse_strategy(text), "format": text.count(THINK_CLOSE) == 1}
+    return {"strategy": mini.parse_strategy(text), "format": well_formatted(text)}
 
 
 def results_file(profile: str, name: str, split: str = "test") -> Path:
@@ -186,12 +186,19 @@ def run_base(profile: str, eval_prompts: int, split: str = "test") -> dict[str, 
 
 
 def run_experiment(profile: str, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
-                   base: bool = True) -> list[dict[str, Any]]:
-    """The base evaluation and every (arm, seed), each read back from its results file when it is current."""
+                   base: bool = True, split: str = "test", overrides: dict[str, Any] | None = None,
+                   report: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """The base evaluation and every (arm, seed) on `split` (with recipe `overrides`, e.g. a sweep's learning
+    rate), each read back from its results file when it is current; `report` is called with each result."""
     settings = EXPERIMENT_PROFILES[profile]
     seeds = settings["seeds"] if seeds is None else seeds
-    results = [run_base(profile, settings["eval_prompts"])] if base else []
-    results += [run_arm(profile, arm, seed, settings["eval_prompts"]) for seed in seeds for arm in arms]
+    results = [run_base(profile, settings["eval_prompts"], split)] if base else []
+    for seed in seeds:
+        for arm in arms:
+            name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
+            results.append(run_arm(profile, arm, seed, settings["eval_prompts"], split, overrides, name))
+            if report is not None:
+                report(results[-1])
     return results
 
 
@@ -257,12 +264,19 @@ def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRI
     return pd.DataFrame(rows).set_index("arm").reindex([label for label in ARM_LABELS.values() if label in present])
 
 
-def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[str, float]:
-    """Mean over seeds of (arm - baseline) on `metric`, seed by seed, with a 95% t-interval."""
+def _paired(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(arm values, baseline values) of `metric` on the seeds both have, in seed order."""
     by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results
           if r["arm"] in (arm, baseline) and metric in r["evaluation"]}
     seeds = sorted({s for (a, s) in by if a == arm} & {s for (a, s) in by if a == baseline})
-    diffs = np.array([by[(arm, s)] - by[(baseline, s)] for s in seeds], dtype=float)
+    return (np.array([by[(arm, s)] for s in seeds], dtype=float),
+            np.array([by[(baseline, s)] for s in seeds], dtype=float))
+
+
+def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[str, float]:
+    """Mean over seeds of (arm - baseline) on `metric`, seed by seed, with a 95% t-interval."""
+    values, base = _paired(results, arm, baseline, metric)
+    diffs = values - base
     if len(diffs) < 2:
         return {"mean": float(diffs.mean()) if len(diffs) else float("nan"), "low": float("nan"), "high": float("nan"),
                 "seeds": len(diffs)}
@@ -275,14 +289,11 @@ def paired_test(results: Sequence[dict[str, Any]], arm: str, baseline: str, metr
     """The pre-registered paired test: a two-sided paired t-test over seeds (scipy.stats.ttest_rel) of `arm`
     against `baseline` on `metric`, with the mean difference, its 95% t-interval and the SD of the differences."""
     difference = paired_difference(results, arm, baseline, metric)
-    by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results
-          if r["arm"] in (arm, baseline) and metric in r["evaluation"]}
-    seeds = sorted({s for (a, s) in by if a == arm} & {s for (a, s) in by if a == baseline})
-    if len(seeds) < 2:
+    values, base = _paired(results, arm, baseline, metric)
+    if len(values) < 2:
         return {**difference, "p_value": float("nan"), "sd": float("nan")}
-    a = np.array([by[(arm, s)] for s in seeds])
-    b = np.array([by[(baseline, s)] for s in seeds])
-    return {**difference, "p_value": float(stats.ttest_rel(a, b).pvalue), "sd": float(np.std(a - b, ddof=1))}
+    return {**difference, "p_value": float(stats.ttest_rel(values, base).pvalue),
+            "sd": float(np.std(values - base, ddof=1))}
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -469,17 +480,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}.")
         overrides[key] = _number_or_yaml(value)
-    settings = EXPERIMENT_PROFILES[args.profile]
-    seeds = settings["seeds"] if args.seeds is None else args.seeds
-    if not args.skip_base:
-        run_base(args.profile, settings["eval_prompts"], args.split)
-    for seed in seeds:
-        for arm in args.arms:
-            name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
-            result = run_arm(args.profile, arm, seed, settings["eval_prompts"], args.split, overrides, name)
-            print(arm, seed, args.split, overrides, {k: round(v, 3) for k, v in result["evaluation"].items()
-                                                    if k in ("pass@1", "pass@16", "home_share", "strategy_entropy")},
-                  flush=True)
+    def report(result: dict[str, Any]) -> None:
+        print(result["arm"], result["seed"], args.split, overrides, {
+            k: round(v, 3) for k, v in result["evaluation"].items()
+            if k in ("pass@1", "pass@16", "home_share", "strategy_entropy")}, flush=True)
+
+    run_experiment(args.profile, args.arms, args.seeds, base=not args.skip_base, split=args.split,
+                   overrides=overrides, report=report)
 
 
 if __name__ == "__main__":

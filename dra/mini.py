@@ -320,10 +320,10 @@ def strict_accuracy_reward(completions: Sequence[Any], answer: Sequence[Any] | N
     """The mini world's primary reward: 1.0 for a well-formed (exactly one ``"\\n</think>\\n"``) and correct
     completion, else 0.0. No format bonus and no length term, so a wrong answer is never rewarded and
     completions of equal correctness get exactly equal rewards (TRL reward-function signature)."""
-    from dra.rewards import THINK_CLOSE, accuracy_reward, completion_text
+    from dra.rewards import accuracy_reward, format_reward
 
     correct = accuracy_reward(completions, answer=answer, **kwargs)
-    return [float(c == 1.0 and completion_text(t).count(THINK_CLOSE) == 1) for t, c in zip(completions, correct)]
+    return [float(c == 1.0 and f == 1.0) for c, f in zip(correct, format_reward(completions))]
 
 
 class StrategyEmbedder:

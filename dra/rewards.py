@@ -225,9 +225,14 @@ def _gold_answers(n: int, answer: Sequence[Any] | None, kwargs: dict[str, Any]) 
     return gold
 
 
+def well_formatted(text: str) -> bool:
+    """The paper's format check: the text contains "\\n</think>\\n" exactly once (the authors' definition)."""
+    return text.count(THINK_CLOSE) == 1
+
+
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the completion contains "\\n</think>\\n" exactly once, else 0.0 (the authors' definition)."""
-    return [1.0 if text.count(THINK_CLOSE) == 1 else 0.0 for text in _texts(completions)]
+    """1.0 when the completion is `well_formatted`, else 0.0."""
+    return [1.0 if well_formatted(text) else 0.0 for text in _texts(completions)]
 
 
 def accuracy_reward(completions: Sequence[Any], answer: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:

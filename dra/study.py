@@ -31,7 +31,7 @@ from scipy import stats
 from dra import checks
 from dra.config import cache_dir
 from dra.io import atomic_path, config_key
-from dra.rewards import THINK_CLOSE, cosine_value
+from dra.rewards import cosine_value, well_formatted
 
 PAPER_SHARE_SIGNIFICANT = 0.157  # Figure 2: about 15.7% of prompts with p < 0.05
 ALPHA = 0.05
@@ -197,7 +197,7 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     values = cos(correct, lengths)
     if reward == "cosine":
         return values
-    fmt = np.array([[float(t.count(THINK_CLOSE) == 1) for t in group] for group in completions])
+    fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
     return fmt + 2.0 * values
 
 
