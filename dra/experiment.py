@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dra import evaluate, metrics, mini, recipes
+from dra import evaluate, metrics, mini, policy, recipes
 from dra.config import results_dir, runs_dir
 from dra.io import config_key, provenance, read_json, read_jsonl, write_json
 from dra.rewards import well_formatted
@@ -124,15 +124,12 @@ def arm_recipe(profile: str, arm: str, seed: int, overrides: dict[str, Any] | No
 
 
 def train_key(profile: str, mapping: dict[str, Any]) -> str:
-    from dra.policy import policy_config
-
-    return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping, "base_policy": policy_config(profile).key()})
+    return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping, "base_policy": policy.policy_config(profile).key()})
 
 
 def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> Path:
     """Train one (arm, seed[, overrides]) run, or resume it, or return it when finished by the same config."""
-    from dra import train
-    from dra.io import write_json as _write
+    from dra import train  # TRL: imported only when a run trains
 
     mapping = arm_recipe(profile, arm, seed, overrides)
     key = train_key(profile, mapping)
@@ -141,15 +138,13 @@ def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | Non
     if done.exists() and read_json(done, what="training marker").get("key") == key:
         return run_dir
     train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}))
-    _write(done, {"key": key, "recipe": mapping})
+    write_json(done, {"key": key, "recipe": mapping})
     return run_dir
 
 
 def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "test",
             overrides: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
     """Train (or resume, or reuse) one arm at one seed, evaluate it on `split`, and write its results file."""
-    from dra.policy import policy_config
-
     mapping = arm_recipe(profile, arm, seed, overrides)
     tkey = train_key(profile, mapping)
     key = result_key(tkey, split, eval_prompts, profile)
@@ -162,7 +157,7 @@ def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "
         "key": key, "arm": arm, "seed": seed, "split": split, "overrides": overrides or {},
         "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}_{tkey}", profile, eval_prompts, split),
         "curve": training_curve(run_dir),
-        **provenance(profile, seed, recipe=mapping, train_key=tkey, base_policy=policy_config(profile).key()),
+        **provenance(profile, seed, recipe=mapping, train_key=tkey, base_policy=policy.policy_config(profile).key()),
     }
     write_json(out, result)
     return result
@@ -170,8 +165,6 @@ def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "
 
 def run_base(profile: str, eval_prompts: int, split: str = "test") -> dict[str, Any]:
     """Evaluate the SFT base policy (the step-0 reference of every arm)."""
-    from dra import policy
-
     config = policy.policy_config(profile)
     key = result_key(f"base-{config.key()}", split, eval_prompts, profile)
     out = results_file(profile, "base", split)
@@ -213,10 +206,8 @@ def collect(profile: str, arms: Sequence[str] | None = None, seeds: Sequence[int
     seeds = settings["seeds"] if seeds is None else seeds
     if train_missing:
         return run_experiment(profile, arms, seeds), []
-    from dra.policy import policy_config
-
     def current_key(r: dict[str, Any]) -> str:
-        made_by = (f"base-{policy_config(profile).key()}" if r["arm"] == "base"
+        made_by = (f"base-{policy.policy_config(profile).key()}" if r["arm"] == "base"
                    else train_key(profile, arm_recipe(profile, r["arm"], r["seed"])))
         return result_key(made_by, "test", settings["eval_prompts"], profile)
 

@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import socket
 import warnings
 from contextlib import contextmanager
@@ -295,9 +296,6 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     kill during saving leaves, would make ``resume_from_checkpoint`` fail; it is removed, so the rerun
     resumes from the last good checkpoint and repeats the lost steps.
     """
-    import re
-    import shutil
-
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
