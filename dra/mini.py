@@ -23,7 +23,7 @@ of the paper's system prompt (`PAPER_SYSTEM_PROMPT`, verbatim from the authors' 
 would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
 about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
-Why diversity can pay here (world version 2). Each problem has a *home* strategy, read from the ones digit of
+Why diversity can pay here (world version 3). Each problem has a *home* strategy, read from the ones digit of
 its first factor (`Problem.home_strategy`, `HOME_BY_ONES_DIGIT`): 1-2 split the first factor (a small ones
 part), 3-5 split the second, 6-9 round up (a small correction); grid is nobody's home. The prompt shows the
 problem's kind (A, B, C: `Problem.kind`), so the type is visible in one token; which strategy fits which kind
@@ -36,8 +36,14 @@ policy and by sampling at temperature 0.7, which left off-home accuracy close to
 drawn independently of the problem (the base policy's deliberate 64/16/12/8 imbalance), so the base policy
 knows every strategy but not which one fits which problem: collapsing onto the dominant strategy caps accuracy
 near the base policy's, while learning which strategy fits which problem raises it (the rarer strategies own 7
-of 9 ones digits). An RL policy can also learn to drop the habit off home; the share of samples that take their
-problem's home strategy tells the two routes apart.
+of 9 ones digits).
+
+Version 2 slipped in 85% of off-home demonstrations; GRPO then gained by dropping the habit token by token
+(off-home accuracy 0.13 -> 0.34 on validation) while the share of home strategies stayed at 0.25, a route that
+needs no diversity. Version 3 (the mini profile's `off_home_error=1.0`) slips in *every* off-home
+demonstration, so the policy almost never samples a correct off-home completion and RL has nothing to
+reinforce there: the reliable way up is to choose the home strategy. The share of samples that take their
+problem's home strategy (`home_share`) and accuracy at and off home tell the two routes apart.
 
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
@@ -56,7 +62,7 @@ from typing import Any, Mapping, Sequence
 
 STRATEGIES: tuple[str, ...] = ("split_first", "split_second", "round_up", "grid")
 SPLITS: tuple[str, ...] = ("sft", "rl", "validation", "test")
-# The strategy that is reliable on a problem, by the ones digit of its first factor (world version 2).
+# The strategy that is reliable on a problem, by the ones digit of its first factor (world versions 2 and 3).
 HOME_BY_ONES_DIGIT: dict[int, str] = {1: "split_first", 2: "split_first", 3: "split_second", 4: "split_second",
                                       5: "split_second", 6: "round_up", 7: "round_up", 8: "round_up", 9: "round_up"}
 # The prompt names the problem's kind; which strategy fits which kind is for the policy to learn.

@@ -90,8 +90,10 @@ def main() -> None:
 
 
 def home_calibration(problems, strategies, correct) -> dict:
-    """Accuracy of each strategy on its home problems and off them, and the share of samples at home: the
-    world-v2 calibration (home strategies reliable, others not)."""
+    """Accuracy of each strategy on its home problems and off them, the share of samples at home, and the
+    routing ceiling: the accuracy the same policy would reach if every problem used its home strategy (the
+    mean over problems of their home strategy's at-home accuracy). The world-v3 calibration check compares the
+    ceiling with pass@1 (docs/preregistration_mini_v2.md, Deviation 4)."""
     correct = np.asarray(correct, dtype=bool)
     home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
     used = np.array(strategies, dtype=object)
@@ -100,8 +102,9 @@ def home_calibration(problems, strategies, correct) -> dict:
         mask = used == name
         at_home[name] = float(correct[mask & home].mean()) if (mask & home).any() else float("nan")
         off_home[name] = float(correct[mask & ~home].mean()) if (mask & ~home).any() else float("nan")
+    routing_ceiling = float(np.mean([at_home[p.home_strategy] for p in problems]))
     return {"home_share": float(home.mean()), "accuracy_at_home_by_strategy": at_home,
-            "accuracy_off_home_by_strategy": off_home}
+            "accuracy_off_home_by_strategy": off_home, "routing_ceiling": routing_ceiling}
 
 
 def _print_result(result: dict, n_completions: int) -> None:
@@ -116,7 +119,8 @@ def _print_result(result: dict, n_completions: int) -> None:
         print(f"    {name:<13} share {share:.3f}   accuracy {result['accuracy_by_strategy'][name]:.3f}   at home "
               f"{result['accuracy_at_home_by_strategy'].get(name, float('nan')):.3f}   off home "
               f"{result['accuracy_off_home_by_strategy'].get(name, float('nan')):.3f}")
-    print(f"  share of samples using their problem's home strategy: {result['home_share']:.3f}")
+    print(f"  share of samples using their problem's home strategy: {result['home_share']:.3f}; routing ceiling "
+          f"(every problem on its home strategy) {result['routing_ceiling']:.3f}")
     print(f"  completion length: {result['mean_length_tokens']:.1f} tokens on average, max "
           f"{result['max_length_tokens']}, truncated {result['truncated_share']:.3f}")
     print(f"  sampling: {n_completions} completions in {result['sampling_seconds']:.1f} s = "
