@@ -1,9 +1,9 @@
 """Evaluation with confidence intervals: n samples per problem, graded by `dra.rewards.is_correct`.
 
 pass@1 is the mean over all samples of all problems (the mean of per-problem accuracies), with a percentile
-bootstrap interval over problems (scipy.stats.bootstrap): the interval says how much the number would move
-with another draw of problems of the same kind, which is what matters on a 30-problem benchmark like AIME24
-(one problem = 3.3 points). pass@k uses the unbiased estimator of Chen et al. (2021).
+bootstrap interval over problems (`dra.stats.bootstrap_interval`): the interval says how much the number
+would move with another draw of problems of the same kind, which is what matters on a 30-problem benchmark
+like AIME24 (one problem = 3.3 points). pass@k uses the unbiased estimator of Chen et al. (2021).
 
 One results file per (model, benchmark, profile) holds every problem's per-sample outcomes, the generation
 settings, the seed, package versions and hardware. It is rewritten atomically after every chunk of problems,
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import stats
 from tqdm.auto import tqdm
 
 from dra import checks
@@ -37,6 +36,7 @@ from dra.generation import BACKENDS
 from dra.io import BadFileError, provenance, read_json, safe_name, slug, write_json
 from dra.metrics import as_outcomes, mean_pass_at_k
 from dra.rewards import is_correct
+from dra.stats import LEVEL, Interval, bootstrap_interval
 
 # PAPER.md section 5: the evaluation prompt (lighteval's MATH prompt as the authors ran it).
 EVAL_PROMPT = (
@@ -240,38 +240,31 @@ def load_outcomes(path: str | Path, field: str = "correct") -> np.ndarray:
     return np.array(values, dtype=object if field == "label" else float)
 
 
-def pass_at_1_ci(correct, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """(pass@1, low, high): mean accuracy and a percentile bootstrap interval over problems.
+def pass_at_1_interval(correct, level: float = LEVEL, n_resamples: int = 10_000, seed: int = 0) -> Interval:
+    """pass@1 (mean accuracy) with a percentile bootstrap interval over problems (`dra.stats.bootstrap_interval`).
 
     `correct`: (problems, samples) booleans or 0/1, or one outcome per problem; at least 2 problems.
-    `confidence` is a probability in (0, 1) (0.95, not 95).
+    `level` is a probability in (0, 1) (0.95, not 95).
     """
     if isinstance(correct, (list, tuple, np.ndarray)) and len(correct) and np.isscalar(correct[0]):
         correct = [[value] for value in correct]  # one outcome per problem
     per_problem = as_outcomes(correct, "correct").mean(axis=1)
-    checks.real(confidence, "confidence (a probability such as 0.95)", 0, 1, low_open=True, high_open=True)
-    checks.integer(n_resamples, "n_resamples", minimum=1)
-    checks.integer(seed, "seed", minimum=0)
     if len(per_problem) < 2:
         raise ValueError("a bootstrap interval needs at least 2 problems.")
-    point = float(per_problem.mean())
-    if np.ptp(per_problem) == 0:  # every resample has the same mean
-        return point, point, point
-    res = stats.bootstrap((per_problem,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                          method="percentile", rng=np.random.default_rng(seed))
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return bootstrap_interval(per_problem, np.mean, level, n_resamples=n_resamples, seed=seed)
 
 
-def summarize(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int = 0) -> dict[str, Any]:
+def pass_at_k_summary(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int = 0) -> dict[str, Any]:
     """pass@1 with its interval, and unbiased pass@k for each k in `ks` up to the number of samples.
 
     A k above the number of samples is left out (so the default list fits any n); a k below 1 raises.
     """
     correct = as_outcomes(correct, "correct")
     ks = [checks.integer(k, "k in ks", minimum=1) for k in checks.items(ks, "ks", "integers")]
-    point, low, high = pass_at_1_ci(correct, seed=seed)
+    pass_at_1 = pass_at_1_interval(correct, seed=seed)
     out: dict[str, Any] = {"problems": int(correct.shape[0]), "samples": int(correct.shape[1]),
-                           "pass@1": point, "pass@1_ci_low": low, "pass@1_ci_high": high}
+                           "pass@1": pass_at_1.estimate, "pass@1_ci_low": pass_at_1.low,
+                           "pass@1_ci_high": pass_at_1.high}
     for k in ks:
         if 1 < k <= correct.shape[1]:
             out[f"pass@{k}"] = mean_pass_at_k(correct, k)
