@@ -33,6 +33,28 @@ from dra import checks
 
 UNKNOWN = "unknown"
 
+# The vocabulary: one name per metric, the key under which results files, tables, the pre-registered claims
+# and the trainer's log (as "mini/<name>") store it. pass@k is "pass@<k>" for every k. Counts keep their own
+# keys (problems and samples in evaluation summaries, n_prompts and group_size in `group_report`).
+# tests/test_metrics.py checks that every producer of metrics uses only these names.
+NAMES: dict[str, str] = {
+    "pass@1": "mean accuracy over all samples of all prompts (pass@k: Chen et al.'s unbiased estimator)",
+    "accuracy": "the training log's pass@1: the share of correct completions among one step's samples",
+    "format_rate": "share of completions in the paper's format (`dra.rewards.well_formatted`)",
+    "mean_length_chars": "mean completion length in characters",
+    "strategy_shares": "share of each recognised strategy, largest first",
+    "unrecognised_share": "share of completions whose strategy the parser did not recognise",
+    "strategy_entropy": "Shannon entropy of the strategy distribution among recognised completions, in bits",
+    "dominant_strategy": "the most frequent recognised strategy",
+    "dominant_share": "its share among recognised completions",
+    "accuracy_by_strategy": "accuracy of the completions of each strategy ('unknown': unrecognised)",
+    "distinct_correct_strategies": "mean over prompts of the number of different strategies with a correct answer",
+    "home_share": "share of completions that took their problem's home strategy (mini world)",
+    "accuracy_at_home": "accuracy of the completions that took their problem's home strategy",
+    "accuracy_off_home": "accuracy of the completions that took another strategy",
+    "accuracy_by_home_type": "accuracy on the problems of each home strategy",
+}
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Chen et al.'s unbiased pass@k for one prompt: n samples, c correct, 1 <= k <= n (integers)."""
@@ -158,11 +180,11 @@ def group_report(
         report.update({
             "strategy_shares": strategy_shares(labels),
             "unrecognised_share": sum(s is None for s in labels) / len(labels),
-            "strategy_entropy_bits": strategy_entropy(labels),
+            "strategy_entropy": strategy_entropy(labels),
             "dominant_strategy": name,
             "dominant_share": share,
             "accuracy_by_strategy": _accuracy_by_strategy(labels, correct.ravel()),
-            "mean_distinct_correct_strategies": float(distinct_correct_strategies(strategies, correct).mean()),
+            "distinct_correct_strategies": float(distinct_correct_strategies(strategies, correct).mean()),
             "strategies": strategies,
         })
     report["correct"] = correct.tolist()
