@@ -39,7 +39,7 @@ from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from dra.embed import embedding_text
 from dra.io import BadFileError, read_jsonl, to_json, write_text
-from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
+from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
 
@@ -115,11 +115,21 @@ class DRAGRPOConfig(GRPOConfig):
                                      ("dra_weighting", self.dra_weighting, WEIGHTINGS)):
             if value not in choices:
                 problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        if self.dra_scope != "device" and self.dra_device_batch_size is not None:
+            problems.append("dra_device_batch_size only applies to dra_scope: device (the authors' per-process "
+                            "slices); leave it unset for dra_scope: group.")
         if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
             problems.append("dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight "
                             "(each reward function is normalised before the sum); use sum_then_normalize (TRL's "
                             "default), or dra=False.")
         return problems
+
+    def dra_slice_size(self) -> int | None:
+        """Completions per similarity slice under dra_scope: device: dra_device_batch_size, by default the
+        per-device batch (the authors' per-GPU micro-batch); None under dra_scope: group."""
+        if self.dra_scope != "device":
+            return None
+        return self.dra_device_batch_size or self.per_device_train_batch_size
 
 
 @dataclass
@@ -215,7 +225,6 @@ class DRAGRPOTrainer(GRPOTrainer):
         # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
         generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
         adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.args,
-                                             local_batch_size=self.args.per_device_train_batch_size,
                                              generator=generator)
         stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
         stats["dra/embed_seconds"] = embed_seconds
@@ -230,42 +239,31 @@ def adjust_reward_rows(
     reward_weights: torch.Tensor,
     group_size: int,
     options: "DRAGRPOConfig",
-    local_batch_size: int | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Scale each row of the gathered (N, F) per-function rewards by its diversity weight.
 
-    The summed reward of row i becomes w_i * R_i (or stays R_i where R_i <= 0 and dra_adjust_negative is
-    off), with w transformed per group by `dra_weighting` (`dra.kernels.reweight`; `generator` seeds the
-    shuffled control). With `dra_scope="device"` the similarity is computed over consecutive slices of
-    `dra_device_batch_size` completions, else `local_batch_size` (the trainer passes
-    per_device_train_batch_size, the authors' per-GPU micro-batch). Returns the adjusted rows and the step's
-    DRA statistics.
+    The weights and the logged similarity come from `dra.kernels.scoped_weights` over the sets
+    `options.dra_scope` compares (prompt groups, or slices of `options.dra_slice_size()` completions). The
+    summed reward of row i becomes w_i * R_i (or stays R_i where R_i <= 0 and dra_adjust_negative is off), with
+    w transformed per group by `dra_weighting` (`dra.kernels.reweight`; `generator` seeds the shuffled
+    control). Returns the adjusted rows and the step's DRA statistics.
     """
-    if options.dra_scope == "device":
-        slice_size = options.dra_device_batch_size or local_batch_size
-        if slice_size is None:
-            raise ValueError("dra_scope='device' needs dra_device_batch_size or the per-process batch size.")
-    else:
-        slice_size = group_size
-    if embeddings.shape[0] % group_size:
-        raise ValueError(f"{embeddings.shape[0]} completions do not form groups of {group_size}.")
-    weights = diversity_weights(embeddings.float(), slice_size, options.dra_kernel, options.dra_negative_similarity)
+    weights, mean_similarity = scoped_weights(embeddings.float(), group_size, options.dra_scope, options.dra_slice_size(),
+                                              kernel=options.dra_kernel,
+                                              negative_similarity=options.dra_negative_similarity)
     summed = (rewards_per_func * reward_weights.unsqueeze(0)).nansum(dim=1)
     if not options.dra_adjust_negative:
         weights = torch.where(summed > 0, weights, torch.ones_like(weights))
     weights = reweight(weights, group_size, options.dra_weighting, generator)
     adjusted = rewards_per_func * weights.unsqueeze(1).to(rewards_per_func.dtype)
-    # Mean off-diagonal cosine per group from the row sums alone (unit-norm rows): sum_ij s_ij = |sum_i u_i|^2.
-    units = torch.nn.functional.normalize(embeddings.float(), dim=-1).view(-1, group_size, embeddings.shape[-1])
-    g = group_size
-    off_diagonal_mean = ((units.sum(1).pow(2).sum(-1) - g) / max(g * (g - 1), 1)).mean().item()
     stats = {
         "dra/weight_mean": weights.mean().item(),
         "dra/weight_std": weights.std().item() if weights.numel() > 1 else 0.0,
         "dra/weight_min": weights.min().item(),
         "dra/weight_max": weights.max().item(),
-        "dra/group_similarity": off_diagonal_mean,
+        # the mean cosine between distinct completions of the sets the weights compared (groups or slices)
+        "dra/group_similarity": mean_similarity,
         "dra/reward_before": torch.nanmean(summed).item(),
         "dra/reward_after": torch.nanmean(summed * weights).item(),
     }
@@ -609,11 +607,10 @@ def _batch_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
         if sizes[what] % g:
             problems.append(f"{sizes[what]} completions per {unit} (on {recipe.num_processes} processes) is not a "
                             f"multiple of num_generations={g}: prompt groups would be split.")
-    if args.dra and args.dra_scope == "device":
-        slice_size = args.dra_device_batch_size or args.per_device_train_batch_size
-        if slice_size and sizes["generation_batch"] % slice_size:
-            problems.append(f"dra_scope: device needs the {sizes['generation_batch']} gathered completions to split "
-                            f"into slices of {slice_size} (dra_device_batch_size, default per_device_train_batch_size).")
+    slice_size = args.dra_slice_size() if args.dra else None
+    if slice_size and sizes["generation_batch"] % slice_size:
+        problems.append(f"dra_scope: device needs the {sizes['generation_batch']} gathered completions to split "
+                        f"into slices of {slice_size} (dra_device_batch_size, default per_device_train_batch_size).")
     return problems
 
 
