@@ -47,15 +47,9 @@ def test_benchmark_items_use_the_paper_eval_prompt():
     assert all(item["answer"] for item in items)
 
 
-@pytest.fixture
-def smoke_policy():
-    from dra import policy
-
-    return str(policy.base_policy("smoke"))
-
-
 @pytest.mark.slow
-def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy, tmp_path, monkeypatch):
+def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy_dir, tmp_path, monkeypatch):
+    smoke_policy = str(smoke_policy_dir)
     items = evaluate.mini_items("smoke", limit=6)
     settings = evaluate.PROFILE_SETTINGS["smoke"]
     path = tmp_path / "eval.json"

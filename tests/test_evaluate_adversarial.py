@@ -128,17 +128,9 @@ def test_a_partial_file_of_the_old_sampler_is_refused(tmp_path):
         run(path=path)()
 
 
-@pytest.fixture(scope="module")
-def smoke_policy(tmp_path_factory):
-    from dra import policy
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRA_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        return str(policy.base_policy("smoke"))
-
-
 @pytest.mark.slow
-def test_outcomes_do_not_depend_on_chunk_size_batch_size_or_order(smoke_policy, tmp_path):
+def test_outcomes_do_not_depend_on_chunk_size_batch_size_or_order(smoke_policy_dir, tmp_path):
+    smoke_policy = str(smoke_policy_dir)
     items = evaluate.mini_items("smoke", limit=7)
     settings = replace(SMOKE, n_samples=3, max_new_tokens=40)
     runs = {

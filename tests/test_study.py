@@ -152,12 +152,12 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_policy_groups_sample_and_grade_at_smoke_scale():
+def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
     from dra import mini, policy
 
     config = policy.policy_config("smoke")
-    path = policy.base_policy(config=config)
+    path = smoke_policy_dir
     problems = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation).test[:4]
     records = mini.prompt_records(problems, config.system_prompt)
     timer = study.StageTimer()
