@@ -30,9 +30,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from dra import checks
+from dra import checks, generation, mini, policy
 from dra.config import results_dir
-from dra.generation import BACKENDS
+from dra.data import load
 from dra.io import BadFileError, provenance, read_json, safe_name, slug, write_json
 from dra.metrics import as_outcomes, mean_pass_at_k
 from dra.rewards import is_correct
@@ -70,7 +70,7 @@ class EvalSettings:
         checks.real(self.top_p, "top_p", 0, 1, low_open=True)
         checks.integer(self.max_new_tokens, "max_new_tokens", minimum=1)
         checks.integer(self.seed, "seed", minimum=0)
-        checks.choice(self.backend, "backend", BACKENDS)
+        checks.choice(self.backend, "backend", generation.BACKENDS)
         checks.integer(self.batch_size, "batch_size", minimum=1)
 
 
@@ -84,8 +84,6 @@ PROFILE_SETTINGS: dict[str, EvalSettings] = {
 
 def benchmark_items(name: str, limit: int | None = None) -> list[dict[str, Any]]:
     """Problems of a benchmark as evaluation items: id, prompt (the paper's evaluation prompt), answer."""
-    from dra.data import load
-
     if limit is not None:
         checks.integer(limit, "limit", minimum=0)
     return [{"id": r["id"], "prompt": [{"role": "user", "content": f"{EVAL_PROMPT}\n\n{r['problem']}"}],
@@ -172,8 +170,6 @@ def evaluate(
     strategy). `chunk_size` problems are sampled between two saves; it does not change the outcomes.
     Returns the results file's path.
     """
-    from dra import generation
-
     label = _model_label(model, model_label)
     if not isinstance(settings, EvalSettings):
         raise TypeError(f"settings must be an EvalSettings, got {type(settings).__name__}.")
@@ -275,8 +271,6 @@ def mini_items(profile: str, limit: int | None = None, split: str = "test") -> l
     """The mini world's `split` as evaluation items, one ordering per factor pair (`dra.mini.distinct_pairs`,
     so items are independent), in the training prompt format (the mini policies know no other). Each item
     also carries its `home_strategy`."""
-    from dra import mini, policy
-
     config = policy.policy_config(profile)
     problems = mini.distinct_pairs(config.splits()[split])[:limit]
     records = mini.prompt_records(problems, config.system_prompt)

@@ -21,11 +21,14 @@ analysis, and `dra.stats.seeds_for_power` its power rule.
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from dra import evaluate, metrics, mini, policy, recipes
 from dra.config import results_dir, runs_dir
@@ -356,9 +359,7 @@ def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = 
     first step (warm-up: model load, embedder load) is left out of the mean. Returns one row per
     configuration with the mean step time, the embedding time per step and the ratio to GRPO.
     """
-    import tempfile
-
-    from dra import train
+    from dra import train  # TRL: imported only when a run trains
 
     rows = []
     configs = [("grpo", None)] + [("dra_grpo", e) for e in embedders]
@@ -398,8 +399,6 @@ def override_tag(overrides: dict[str, Any]) -> str:
 
 def _number_or_yaml(text: str) -> Any:
     """A --set value: YAML, except that '1e-5' (a string to YAML 1.1) is the number it reads as."""
-    import yaml
-
     value = yaml.safe_load(text)
     if isinstance(value, str):
         try:
@@ -416,8 +415,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
     """
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
                         help="smoke or mini (default: mini)")

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.stats import entropy
 
 from dra import checks
+from dra.rewards import format_reward, is_correct
 
 UNKNOWN = "unknown"
 
@@ -112,7 +113,7 @@ def distinct_correct_strategies(strategies: Sequence[Sequence[str | None]], corr
 
 def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
     """Per group, the mean cosine distance over its G(G-1)/2 pairs, shape (P,); needs group_size >= 2."""
-    from dra.kernels import similarity
+    from dra.kernels import similarity  # torch: imported by the one metric that needs it
 
     if checks.integer(group_size, "group_size") < 2:
         raise ValueError(f"a pairwise distance needs group_size >= 2, got {group_size}.")
@@ -123,8 +124,6 @@ def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
 
 def format_rate(completions: Sequence[Any]) -> float:
     """Share of completions with the paper's format (`dra.rewards.format_reward` == 1)."""
-    from dra.rewards import format_reward
-
     completions = checks.items(completions, "completions", "completions")
     if not completions:
         raise ValueError("format_rate needs at least one completion.")
@@ -152,8 +151,6 @@ def group_report(
     metrics. `ks` defaults to 1 and the group size. Returns a flat JSON-ready dict; the per-sample
     correctness and strategies come back under ``"correct"`` and ``"strategies"`` for further analysis.
     """
-    from dra.rewards import is_correct
-
     groups = [_texts(group, "groups[i]") for group in checks.items(groups, "groups", "groups of completions")]
     answers = checks.items(answers, "answers", "gold answers, one per group")
     if len(groups) != len(answers) or not len(groups):

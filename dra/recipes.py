@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from dra.config import PROJECT_ROOT
+from dra.io import write_text
 
 ARMS: dict[str, dict[str, Any]] = {
     "grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": False},
@@ -214,8 +215,6 @@ def render(mapping: dict[str, Any]) -> str:
 
 
 def write_recipes(root: Path = PROJECT_ROOT) -> list[Path]:
-    from dra.io import write_text
-
     return [write_text(root / rel, render(mapping)) for rel, mapping in recipe_files().items()]
 
 

@@ -48,6 +48,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from dra import _verify, checks
+from dra.embed import message_content
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +197,6 @@ def completion_text(completion: Any) -> str:
     TypeError. What DRA embeds is `dra.embed.embedding_text` (all messages joined, as the authors' trainer);
     the two agree for one-message completions, i.e. whenever no tool is called.
     """
-    from dra.embed import message_content
-
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):

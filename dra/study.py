@@ -30,8 +30,10 @@ from scipy import stats
 
 from dra import checks
 from dra.config import cache_dir
+from dra.data import load
+from dra.generation import sample_groups
 from dra.io import atomic_path, config_key
-from dra.rewards import cosine_value, well_formatted
+from dra.rewards import cosine_value, is_correct, well_formatted
 from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
                        wilson_interval)
 
@@ -574,9 +576,6 @@ def real_text_groups(name: str, group_size: int, max_prompts: int | None = None)
     cut into disjoint groups of `group_size`; groups of one puzzle share a cluster id, so the interval is a
     bootstrap over puzzles.
     """
-    from dra.data import load
-    from dra.rewards import is_correct
-
     records = load(name)[:max_prompts]
     if name == "qwen_math_cot_100":
         if not 2 <= group_size <= 8:
@@ -612,9 +611,6 @@ def policy_groups(
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
     training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups.
     """
-    from dra.generation import sample_groups
-    from dra.rewards import is_correct
-
     timer = timer or StageTimer()
     groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
                                                      max_new_tokens=max_new_tokens, seed=seed, backend=backend,

@@ -37,11 +37,14 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
-from dra.embed import embedding_text
-from dra.io import BadFileError, read_jsonl, to_json, write_text
+from dra import data, metrics, mini, policy
+from dra.config import PROFILES, PROJECT_ROOT
+from dra.embed import HUB_MODELS, LOCAL_NAMES, embedding_text, get_embedder
+from dra.io import BadFileError, last_complete_checkpoint, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
-from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
+from dra.rewards import (accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward,
+                         is_correct)
 
 REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "format": format_reward,
@@ -185,8 +188,6 @@ class DRAGRPOTrainer(GRPOTrainer):
         if self._embedder is None and self.args.dra_embedder == ORACLE_EMBEDDER:
             self._embedder = StrategyEmbedder()
         if self._embedder is None:
-            from dra.embed import get_embedder
-
             options: dict[str, Any] = {}
             if self.args.dra_trust_remote_code:
                 options["trust_remote_code"] = True
@@ -331,16 +332,11 @@ def build_dataset(recipe: RecipeArguments, tokenizer=None):
     from datasets import Dataset
 
     if recipe.task == "mini":
-        from dra import mini, policy
-
         config = policy.policy_config(recipe.profile)
         records = mini.prompt_records(config.splits().rl, config.system_prompt)
     elif recipe.task in ("open_rs", "math_train"):
-        from dra import data
-        from dra.mini import PAPER_SYSTEM_PROMPT
-
         rows = data.load(recipe.task)
-        records = [{"prompt": [{"role": "system", "content": PAPER_SYSTEM_PROMPT},
+        records = [{"prompt": [{"role": "system", "content": mini.PAPER_SYSTEM_PROMPT},
                                {"role": "user", "content": r["problem"]}], "answer": r["answer"]} for r in rows]
     else:
         raise ValueError(f"unknown task {recipe.task!r}; choose one of {', '.join(TASKS)}.")
@@ -359,9 +355,7 @@ def resolve_model(recipe: RecipeArguments) -> str:
     if recipe.model_name_or_path == MINI_BASE:
         from accelerate.state import AcceleratorState
 
-        from dra.policy import base_policy
-
-        path = str(base_policy(recipe.profile))
+        path = str(policy.base_policy(recipe.profile))
         # Training the base policy here (first use) leaves its Accelerator settings behind; GRPO makes its
         # own. The process group (PartialState) is kept.
         AcceleratorState._reset_state()
@@ -372,9 +366,6 @@ def resolve_model(recipe: RecipeArguments) -> str:
 def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) -> dict[str, float]:
     """Accuracy, strategy entropy (bits), the dominant strategy's share and the share of completions that took
     their problem's home strategy, over the step's completions."""
-    from dra import metrics, mini
-    from dra.rewards import is_correct
-
     labels = [mini.parse_strategy(t) for t in texts]
     _, share = metrics.dominant_strategy(labels)
     accuracy = float(np.mean([is_correct(t, e["answer"]) for t, e in zip(texts, examples)])) if texts else float("nan")
@@ -409,8 +400,6 @@ def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
 
 def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The checkpoint to resume from: the newest complete one (`dra.io.last_complete_checkpoint`)."""
-    from dra.io import last_complete_checkpoint
-
     return last_complete_checkpoint(output_dir)
 
 
@@ -518,9 +507,6 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
     normalize_then_sum, batch sizes on the recipe's number of processes, sizes that must be positive, and
     that local files the recipe names (accelerate config, model or embedder directory) exist.
     """
-    from dra.config import PROFILES
-    from dra.embed import HUB_MODELS, LOCAL_NAMES
-
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
@@ -582,8 +568,6 @@ def _embedder_problems(args: DRAGRPOConfig, local: Sequence[str], hub: Sequence[
 
 
 def _path_problems(recipe: RecipeArguments) -> list[str]:
-    from dra.config import PROJECT_ROOT
-
     problems = []
     if recipe.accelerate_config and not any((root / recipe.accelerate_config).is_file()
                                             for root in (Path.cwd(), PROJECT_ROOT)):
