@@ -20,6 +20,7 @@ import yaml
 
 from dra.config import PROJECT_ROOT
 from dra.io import write_text
+from dra.rewards import PAPER_REWARD_WEIGHTS
 
 ARMS: dict[str, dict[str, Any]] = {
     "grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": False},
@@ -42,8 +43,10 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "dra_grpo_oracle": {**ARMS["dra_grpo"], "dra_embedder": "oracle_strategy"},
     # The paper's reward (1 x format + 2 x cosine) in the mini world: shows that wrong answers get positive
     # totals, and where DRA then pushes (secondary; not part of the primary comparisons).
-    "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
-    "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
+    "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"],
+                          "reward_weights": list(PAPER_REWARD_WEIGHTS)},
+    "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"],
+                              "reward_weights": list(PAPER_REWARD_WEIGHTS)},
 }
 MINI_PROFILES: tuple[str, ...] = ("smoke", "mini")
 
@@ -58,7 +61,7 @@ ALGORITHM: dict[str, Any] = {
     "mask_truncated_completions": False,
     "vllm_importance_sampling_correction": False,
     "reward_funcs": ["format", "cosine"],
-    "reward_weights": [1.0, 2.0],
+    "reward_weights": list(PAPER_REWARD_WEIGHTS),
     "dra_kernel": "graph_cut",
     "dra_scope": "group",
     "dra_negative_similarity": "keep",

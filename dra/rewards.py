@@ -321,6 +321,7 @@ def named_partial(func: Callable[..., list[float]], name: str, **options: Any) -
 clamped_cosine_reward = named_partial(cosine_reward, "clamped_cosine_reward", clamp=True)
 
 PAPER_REWARD_FUNCS: list[Callable[..., list[float]]] = [format_reward, cosine_reward]
+# The paper's 1:2 weights of (format, cosine): the one copy, read by the recipes, the study and paper_reward.
 PAPER_REWARD_WEIGHTS: list[float] = [1.0, 2.0]
 
 

@@ -33,7 +33,7 @@ from dra.config import cache_dir
 from dra.data import load
 from dra.generation import sample_groups
 from dra.io import atomic_path, config_key
-from dra.rewards import cosine_value, is_correct, well_formatted
+from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, is_correct, well_formatted
 from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
                        wilson_interval)
 
@@ -188,7 +188,8 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     if reward == "cosine":
         return values
     fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
-    return fmt + 2.0 * values
+    format_weight, cosine_weight = PAPER_REWARD_WEIGHTS
+    return format_weight * fmt + cosine_weight * values
 
 
 def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prompt: int | None = None):
