@@ -38,7 +38,7 @@ from dra.metrics import as_outcomes, mean_pass_at_k
 from dra.rewards import is_correct
 from dra.stats import LEVEL, Interval, bootstrap_interval
 
-# PAPER.md section 5: the evaluation prompt (lighteval's MATH prompt as the authors ran it).
+# The paper's evaluation prompt: lighteval's MATH prompt as the authors ran it (docs/paper_facts.md, section 7).
 EVAL_PROMPT = (
     "Solve the following math problem efficiently and clearly. The last line of your response should be of the "
     "following format: 'Therefore, the final answer is: $\\boxed{ANSWER}$. I hope it is correct' (without quotes) "
@@ -74,7 +74,8 @@ class EvalSettings:
         checks.integer(self.batch_size, "batch_size", minimum=1)
 
 
-# Per profile: the paper profile uses the paper's sampling (PAPER.md section 5) with 16 samples per problem.
+# Per profile: the paper profile uses the paper's sampling (temperature 0.6, top_p 0.95, 32,768 new tokens;
+# docs/paper_facts.md, section 7) with 16 samples per problem.
 PROFILE_SETTINGS: dict[str, EvalSettings] = {
     "smoke": EvalSettings(n_samples=2, max_new_tokens=24, temperature=0.7, top_p=1.0),
     "mini": EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),

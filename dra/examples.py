@@ -15,7 +15,8 @@ import dra
 from dra.data import load
 from dra.rewards import THINK_CLOSE, final_answer, is_correct, paper_reward, well_formatted
 
-# What the public CPU proof-of-concept note (PAPER.md section 6) claims for its group. Quoted to be checked.
+# What the public CPU proof-of-concept note claims for its group (docs/paper_facts.md, section 9). Quoted to be
+# checked.
 POC_CLAIMS = {
     "grpo_advantage_correct": 0.436,
     "grpo_advantage_wrong": -3.055,

@@ -1,8 +1,8 @@
 """The training recipes: the paper's four arms at three profiles, written as YAML files TRL's parser reads.
 
 One table here is the single source of the YAML files under recipes/ (`python -m dra.recipes` rewrites them;
-a test checks the committed files match). Paper settings are PAPER.md section 4. Every TRL default that moved
-since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
+a test checks the committed files match). Paper settings: docs/paper_facts.md, section 5. Every TRL default
+that moved since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
 (now 0.0; the paper 0.04), temperature (now 1.0; the paper 0.7), vLLM placement (now colocate; the paper ran
 a vLLM server on a 4th GPU) and vLLM importance-sampling correction (now on; the 2025 trainer had none).
 
@@ -154,7 +154,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-# Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025 (PAPER.md).
+# Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025
+# (docs/paper_facts.md, section 5).
 PAPER_ARM_OVERRIDES = {"dra_grpo": {"seed": 2025}, "dr_grpo": {"save_steps": 25}, "dra_dr_grpo": {"save_steps": 25}}
 
 ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {

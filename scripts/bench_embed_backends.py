@@ -256,7 +256,7 @@ def overhead(step_speeds: dict[str, float], grpo_file: Path) -> dict[str, Any]:
             "grpo_torch_threads": rows.get("hardware", {}).get("torch_threads"),
             "embedders": {name: {"embed_seconds_per_step": s, "share_of_grpo_step": s / step}
                           for name, s in step_speeds.items()},
-            "paper": {"share": 90 / 84 - 1, "note": "84 -> 90 s per step on A100s (PAPER.md)"}}
+            "paper": {"share": 90 / 84 - 1, "note": "84 -> 90 s per step on A100s (the paper's efficiency table, docs/paper_facts.md)"}}
 
 
 def main(argv: list[str] | None = None) -> int:
