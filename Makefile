@@ -28,7 +28,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 env: $(VENV)/.installed
 
-# Unit tests (results and figures to a temporary folder), then every notebook at the smoke profile under nbval,
+# Unit tests (results and figures to a temporary folder; tests/conftest.py moves runs/ to one and fails the session
+# if a test wrote into the repository's runs/), then every notebook at the smoke profile under nbval,
 # run as a user runs them (no redirected folders): smoke outputs go to ignored subfolders (figures/smoke/,
 # data/smoke/), and the check after it fails if a notebook changed any tracked or unignored file. No test
 # touches the network.

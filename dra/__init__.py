@@ -10,6 +10,7 @@ from dra.kernels import (
     adjust_rewards,
     diversity_weights,
     group_advantages,
+    scoped_weights,
     similarity,
     smi_scores,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "adjust_rewards",
     "diversity_weights",
     "group_advantages",
+    "scoped_weights",
     "similarity",
     "smi_scores",
 ]

@@ -33,9 +33,9 @@ def resolve_profile(profile: str | None = None) -> str:
 
 
 def _dir_from_env(var: str, default: Path) -> Path:
-    path = Path(os.environ.get(var) or default).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """$var if set, else `default`. Pure: nothing is created here; whatever writes a file creates its folder
+    (`dra.io.atomic_path` does for every write), so reading a path never leaves an empty folder behind."""
+    return Path(os.environ.get(var) or default).expanduser()
 
 
 def data_dir() -> Path | None:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from dra import checks
+from dra import checks, embed
 from dra.config import cache_dir, data_dir
 from dra.io import BadFileError, atomic_path, read_json, read_jsonl
 from dra.rewards import last_boxed
@@ -401,13 +401,11 @@ def _download(data_file: DataFile, target: Path) -> str | None:
 
 
 def _hub_rows(entry: DatasetEntry, split: str, revision: str | None) -> Iterable[dict]:
-    from dra.embed import hub_offline, hub_reachable
-
     stand_ins = ", ".join(n for n, e in REGISTRY.items() if e.kind == entry.kind and e.files)
     try:
         import datasets
 
-        if not hub_offline() and not hub_reachable():
+        if not embed.hub_offline() and not embed.hub_reachable():
             raise ConnectionError("huggingface.co is unreachable")
         return datasets.load_dataset(entry.hub_id, split=split, revision=revision)
     except Exception as error:  # noqa: BLE001 - datasets raises many types; the user needs one message

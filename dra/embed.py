@@ -95,6 +95,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from dra.config import cache_dir
+from dra.io import config_key, package_versions
+
 PROGRESS_THRESHOLD = 256  # show a progress bar from this many distinct texts on (show_progress=None)
 PAPER_MAX_TOKENS = 3584  # the paper's max completion length: how much of a completion it embeds
 HUB_HOST = "huggingface.co"
@@ -646,9 +649,6 @@ def exported_onnx(model: Any, source: str, revision: str | None, quantize: str |
 
 def onnx_cache_path(source: str, revision: str | None, quantize: str | None = None, weights: str | None = None) -> Path:
     """Where `exported_onnx` keeps the export of (source, revision, quantize, local weights); see there."""
-    from dra.config import cache_dir
-    from dra.io import config_key, package_versions
-
     packages = ("torch", "transformers", "sentence-transformers", "onnx") + (("onnxruntime",) if quantize else ())
     key = config_key({"format": EXPORT_FORMAT, "opset": EXPORT_OPSET, "model": source, "revision": revision,
                       "weights": _folder_fingerprint(weights), "quantize": quantize,

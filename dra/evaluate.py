@@ -1,9 +1,9 @@
 """Evaluation with confidence intervals: n samples per problem, graded by `dra.rewards.is_correct`.
 
 pass@1 is the mean over all samples of all problems (the mean of per-problem accuracies), with a percentile
-bootstrap interval over problems (scipy.stats.bootstrap): the interval says how much the number would move
-with another draw of problems of the same kind, which is what matters on a 30-problem benchmark like AIME24
-(one problem = 3.3 points). pass@k uses the unbiased estimator of Chen et al. (2021).
+bootstrap interval over problems (`dra.stats.bootstrap_interval`): the interval says how much the number
+would move with another draw of problems of the same kind, which is what matters on a 30-problem benchmark
+like AIME24 (one problem = 3.3 points). pass@k uses the unbiased estimator of Chen et al. (2021).
 
 One results file per (model, benchmark, profile) holds every problem's per-sample outcomes, the generation
 settings, the seed, package versions and hardware. It is rewritten atomically after every chunk of problems,
@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import stats
 from tqdm.auto import tqdm
 
-from dra import checks
+from dra import checks, generation, mini, policy
 from dra.config import results_dir
-from dra.generation import BACKENDS
+from dra.data import load
 from dra.io import BadFileError, provenance, read_json, safe_name, slug, write_json
 from dra.metrics import as_outcomes, mean_pass_at_k
 from dra.rewards import is_correct
+from dra.stats import LEVEL, Interval, bootstrap_interval
 
-# PAPER.md section 5: the evaluation prompt (lighteval's MATH prompt as the authors ran it).
+# The paper's evaluation prompt: lighteval's MATH prompt as the authors ran it (docs/paper_facts.md, section 7).
 EVAL_PROMPT = (
     "Solve the following math problem efficiently and clearly. The last line of your response should be of the "
     "following format: 'Therefore, the final answer is: $\\boxed{ANSWER}$. I hope it is correct' (without quotes) "
@@ -70,11 +70,12 @@ class EvalSettings:
         checks.real(self.top_p, "top_p", 0, 1, low_open=True)
         checks.integer(self.max_new_tokens, "max_new_tokens", minimum=1)
         checks.integer(self.seed, "seed", minimum=0)
-        checks.choice(self.backend, "backend", BACKENDS)
+        checks.choice(self.backend, "backend", generation.BACKENDS)
         checks.integer(self.batch_size, "batch_size", minimum=1)
 
 
-# Per profile: the paper profile uses the paper's sampling (PAPER.md section 5) with 16 samples per problem.
+# Per profile: the paper profile uses the paper's sampling (temperature 0.6, top_p 0.95, 32,768 new tokens;
+# docs/paper_facts.md, section 7) with 16 samples per problem.
 PROFILE_SETTINGS: dict[str, EvalSettings] = {
     "smoke": EvalSettings(n_samples=2, max_new_tokens=24, temperature=0.7, top_p=1.0),
     "mini": EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),
@@ -84,8 +85,6 @@ PROFILE_SETTINGS: dict[str, EvalSettings] = {
 
 def benchmark_items(name: str, limit: int | None = None) -> list[dict[str, Any]]:
     """Problems of a benchmark as evaluation items: id, prompt (the paper's evaluation prompt), answer."""
-    from dra.data import load
-
     if limit is not None:
         checks.integer(limit, "limit", minimum=0)
     return [{"id": r["id"], "prompt": [{"role": "user", "content": f"{EVAL_PROMPT}\n\n{r['problem']}"}],
@@ -172,8 +171,6 @@ def evaluate(
     strategy). `chunk_size` problems are sampled between two saves; it does not change the outcomes.
     Returns the results file's path.
     """
-    from dra import generation
-
     label = _model_label(model, model_label)
     if not isinstance(settings, EvalSettings):
         raise TypeError(f"settings must be an EvalSettings, got {type(settings).__name__}.")
@@ -240,38 +237,31 @@ def load_outcomes(path: str | Path, field: str = "correct") -> np.ndarray:
     return np.array(values, dtype=object if field == "label" else float)
 
 
-def pass_at_1_ci(correct, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """(pass@1, low, high): mean accuracy and a percentile bootstrap interval over problems.
+def pass_at_1_interval(correct, level: float = LEVEL, n_resamples: int = 10_000, seed: int = 0) -> Interval:
+    """pass@1 (mean accuracy) with a percentile bootstrap interval over problems (`dra.stats.bootstrap_interval`).
 
     `correct`: (problems, samples) booleans or 0/1, or one outcome per problem; at least 2 problems.
-    `confidence` is a probability in (0, 1) (0.95, not 95).
+    `level` is a probability in (0, 1) (0.95, not 95).
     """
     if isinstance(correct, (list, tuple, np.ndarray)) and len(correct) and np.isscalar(correct[0]):
         correct = [[value] for value in correct]  # one outcome per problem
     per_problem = as_outcomes(correct, "correct").mean(axis=1)
-    checks.real(confidence, "confidence (a probability such as 0.95)", 0, 1, low_open=True, high_open=True)
-    checks.integer(n_resamples, "n_resamples", minimum=1)
-    checks.integer(seed, "seed", minimum=0)
     if len(per_problem) < 2:
         raise ValueError("a bootstrap interval needs at least 2 problems.")
-    point = float(per_problem.mean())
-    if np.ptp(per_problem) == 0:  # every resample has the same mean
-        return point, point, point
-    res = stats.bootstrap((per_problem,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                          method="percentile", rng=np.random.default_rng(seed))
-    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return bootstrap_interval(per_problem, np.mean, level, n_resamples=n_resamples, seed=seed)
 
 
-def summarize(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int = 0) -> dict[str, Any]:
+def pass_at_k_summary(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int = 0) -> dict[str, Any]:
     """pass@1 with its interval, and unbiased pass@k for each k in `ks` up to the number of samples.
 
     A k above the number of samples is left out (so the default list fits any n); a k below 1 raises.
     """
     correct = as_outcomes(correct, "correct")
     ks = [checks.integer(k, "k in ks", minimum=1) for k in checks.items(ks, "ks", "integers")]
-    point, low, high = pass_at_1_ci(correct, seed=seed)
+    pass_at_1 = pass_at_1_interval(correct, seed=seed)
     out: dict[str, Any] = {"problems": int(correct.shape[0]), "samples": int(correct.shape[1]),
-                           "pass@1": point, "pass@1_ci_low": low, "pass@1_ci_high": high}
+                           "pass@1": pass_at_1.estimate, "pass@1_ci_low": pass_at_1.low,
+                           "pass@1_ci_high": pass_at_1.high}
     for k in ks:
         if 1 < k <= correct.shape[1]:
             out[f"pass@{k}"] = mean_pass_at_k(correct, k)
@@ -282,8 +272,6 @@ def mini_items(profile: str, limit: int | None = None, split: str = "test") -> l
     """The mini world's `split` as evaluation items, one ordering per factor pair (`dra.mini.distinct_pairs`,
     so items are independent), in the training prompt format (the mini policies know no other). Each item
     also carries its `home_strategy`."""
-    from dra import mini, policy
-
     config = policy.policy_config(profile)
     problems = mini.distinct_pairs(config.splits()[split])[:limit]
     records = mini.prompt_records(problems, config.system_prompt)

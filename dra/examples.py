@@ -12,9 +12,11 @@ from typing import Any, Sequence
 import numpy as np
 
 import dra
+from dra.data import load
 from dra.rewards import THINK_CLOSE, final_answer, is_correct, paper_reward, well_formatted
 
-# What the public CPU proof-of-concept note (PAPER.md section 6) claims for its group. Quoted to be checked.
+# What the public CPU proof-of-concept note claims for its group (docs/paper_facts.md, section 9). Quoted to be
+# checked.
 POC_CLAIMS = {
     "grpo_advantage_correct": 0.436,
     "grpo_advantage_wrong": -3.055,
@@ -96,8 +98,6 @@ def all_wrong_groups(group_size: int = 6) -> list[dict[str, Any]]:
     """The prompts of the stored Qwen2.5-Math completions (qwen_math_cot_100) whose first `group_size`
     completions `dra.rewards.is_correct` grades all wrong, with each completion's boxed answer, as stored
     and in the R1 layout (`as_r1_format`), and how many stored completions already contain the closing tag."""
-    from dra.data import load
-
     groups = []
     for index, record in enumerate(load("qwen_math_cot_100")):
         texts = record["completions"][:group_size]

@@ -15,23 +15,26 @@ Every artefact is identified by the configuration that made it (issue: nothing s
   and is recomputed when any of it changes.
 
 The primary comparisons, their statistics and the power rule are pre-registered in
-experiments/mini_world_v2.md; `paired_test` and `holm` implement that analysis.
+docs/preregistration_mini_v2.md; `compare_arms` (`dra.stats.paired_t_test`) and `dra.stats.holm` implement that
+analysis, and `dra.stats.seeds_for_power` its power rule.
 """
 
 from __future__ import annotations
 
-import math
+import argparse
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import yaml
 
 from dra import evaluate, metrics, mini, policy, recipes
 from dra.config import results_dir, runs_dir
 from dra.io import config_key, provenance, read_json, read_jsonl, write_json
 from dra.rewards import well_formatted
+from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, t_interval
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
 PRIMARY_ARMS: tuple[str, ...] = tuple(recipes.ARMS)
@@ -87,7 +90,7 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     homes = np.array([p.home_strategy for p in problems])
     took_home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
     return {
-        **evaluate.summarize(correct, ks=PASS_AT_K),
+        **evaluate.pass_at_k_summary(correct, ks=PASS_AT_K),
         "strategy_entropy": metrics.strategy_entropy(flat),
         "dominant_strategy": dominant,
         "dominant_share": share,
@@ -236,7 +239,8 @@ METRICS = ("pass@1", "pass@16", "home_share", "strategy_entropy", "dominant_shar
 
 
 def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Arm x metric: mean over seeds with a 95% t-interval (half-width), and the number of seeds."""
+    """Arm x metric: mean over seeds and the half-width of its 95% t-interval (`dra.stats.t_interval`) in the
+    column "<metric> ±", and the number of seeds."""
     rows = []
     by_arm: dict[str, list[dict[str, Any]]] = {}
     for r in results:
@@ -247,9 +251,10 @@ def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRI
             values = np.array([e[m] for e in evals if m in e], dtype=float)
             if len(values) == 0:
                 continue
-            row[m] = values.mean()
-            row[f"{m} ±"] = (stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-                             if len(values) > 1 else float("nan"))
+            # A value a seed could not compute (null in its file) leaves the arm's mean undefined.
+            interval = (t_interval(values) if np.isfinite(values).all()
+                        else Interval(np.nan, np.nan, np.nan, LEVEL, "t", len(values)))
+            row[m], row[f"{m} ±"] = interval.estimate, interval.half_width
         rows.append(row)
     present = {r["arm"] for r in rows}
     return pd.DataFrame(rows).set_index("arm").reindex([label for label in ARM_LABELS.values() if label in present])
@@ -264,65 +269,26 @@ def _paired(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: 
             np.array([by[(baseline, s)] for s in seeds], dtype=float))
 
 
-def paired_difference(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[str, float]:
-    """Mean over seeds of (arm - baseline) on `metric`, seed by seed, with a 95% t-interval."""
-    values, base = _paired(results, arm, baseline, metric)
-    diffs = values - base
-    if len(diffs) < 2:
-        return {"mean": float(diffs.mean()) if len(diffs) else float("nan"), "low": float("nan"), "high": float("nan"),
-                "seeds": len(diffs)}
-    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
-    return {"mean": float(diffs.mean()), "low": float(diffs.mean() - half), "high": float(diffs.mean() + half),
-            "seeds": len(diffs)}
+def compare_arms(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str = "pass@1") -> PairedTest:
+    """The pre-registered paired test: `arm` against `baseline` on `metric`, seed by seed on the seeds both
+    have (`dra.stats.paired_t_test`: the mean difference with its 95% t-interval, the two-sided paired
+    t-test's p-value and the SD of the differences)."""
+    return paired_t_test(*_paired(results, arm, baseline, metric))
 
 
-def paired_test(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str = "pass@1") -> dict[str, float]:
-    """The pre-registered paired test: a two-sided paired t-test over seeds (scipy.stats.ttest_rel) of `arm`
-    against `baseline` on `metric`, with the mean difference, its 95% t-interval and the SD of the differences."""
-    difference = paired_difference(results, arm, baseline, metric)
-    values, base = _paired(results, arm, baseline, metric)
-    if len(values) < 2:
-        return {**difference, "p_value": float("nan"), "sd": float("nan")}
-    return {**difference, "p_value": float(stats.ttest_rel(values, base).pvalue),
-            "sd": float(np.std(values - base, ddof=1))}
+def difference_columns(test: PairedTest) -> dict[str, float]:
+    """A paired comparison as table columns: mean, low, high (the 95% t-interval), seeds, p_value, sd."""
+    d = test.difference
+    return {"mean": d.estimate, "low": d.low, "high": d.high, "seeds": d.n, "p_value": test.p_value, "sd": test.sd}
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down; monotone; capped at 1), in the input order."""
-    p = np.asarray(p_values, dtype=float)
-    if p.ndim != 1 or np.isnan(p).any() or ((p < 0) | (p > 1)).any():
-        raise ValueError(f"p_values must be a 1-D list of numbers in [0, 1], got {list(p_values)}.")
-    order = np.argsort(p)
-    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
-    out = np.empty_like(p)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out.tolist()
-
-
-def seeds_for_power(sd: float, effect: float = 0.02, alpha: float = 0.025, power: float = 0.8,
-                    max_seeds: int = 200) -> int:
-    """Seeds a two-sided paired t-test at level `alpha` needs to detect a mean difference `effect` with
-    `power`, given the SD of the paired differences (noncentral t, scipy.stats.nct). The pre-registered
-    alpha is 0.05 / 2 (two primary comparisons, Bonferroni as the conservative bound of Holm)."""
-    if not (sd > 0 and effect > 0 and 0 < alpha < 1 and 0 < power < 1):
-        raise ValueError(f"need sd > 0, effect > 0, alpha and power in (0, 1); got {sd}, {effect}, {alpha}, {power}.")
-    for n in range(2, max_seeds + 1):
-        df = n - 1
-        critical = stats.t.ppf(1 - alpha / 2, df)
-        noncentrality = effect / sd * math.sqrt(n)
-        achieved = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
-        if achieved >= power:
-            return n
-    return max_seeds
-
-
-def verdict(difference: dict[str, float]) -> str:
-    """How to read a paired difference: its 95% interval above 0, below 0, around 0, or not computable."""
-    if difference["seeds"] < 2 or np.isnan(difference["low"]):
+def verdict(difference: Interval) -> str:
+    """How to read a paired difference: its interval above 0, below 0, around 0, or not computable."""
+    if difference.n < 2 or not difference.defined:
         return "too few seeds"
-    if difference["low"] > 0:
+    if difference.low > 0:
         return "higher"
-    if difference["high"] < 0:
+    if difference.high < 0:
         return "lower"
     return "no clear difference"
 
@@ -339,37 +305,43 @@ CLAIMS: tuple[tuple[str, str, str, str], ...] = (
     ("more than a step-size change", "dra_dr_grpo_meannorm", "dr_grpo", "pass@1"),
     ("the gain comes from redundancy", "dra_grpo", "dra_grpo_shuffled", "pass@1"),
 )
+PRIMARY_CLAIM = "DRA raises pass@1"  # the claim whose two comparisons share the Holm adjustment
 
 
 def claims_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per pre-registered (claim, comparison): paired mean difference, 95% t-interval, seeds, the
     paired t-test's p-value (Holm-adjusted over the two primary pass@1 comparisons) and the verdict by the
     pre-registered rule ("yes" / "no" / "not shown" / "too few seeds")."""
-    rows = []
-    for claim, arm, baseline, metric in CLAIMS:
-        test = paired_test(results, arm, baseline, metric)
-        rows.append({"claim": claim, "comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "metric": metric,
-                     **test})
-    table = pd.DataFrame(rows)
-    primary = (table.claim == "DRA raises pass@1") & table.p_value.notna()
+    tests = [compare_arms(results, arm, baseline, metric) for _, arm, baseline, metric in CLAIMS]
+    table = pd.DataFrame([{"claim": claim, "comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}",
+                           "metric": metric, **difference_columns(test)}
+                          for (claim, arm, baseline, metric), test in zip(CLAIMS, tests)])
+    primary = (table.claim == PRIMARY_CLAIM) & table.p_value.notna()
     table["p_holm"] = np.nan
     if primary.any():
         table.loc[primary, "p_holm"] = holm(table.loc[primary, "p_value"].tolist())
-
-    def rule(row) -> str:
-        if row["seeds"] < 2 or np.isnan(row["low"]):
-            return "too few seeds"
-        if row["claim"] == "DRA raises pass@1":
-            return "yes" if row["p_holm"] < 0.05 and row["mean"] > 0 else ("no" if row["high"] < 0 else "not shown")
-        return {"higher": "yes", "lower": "no"}.get(verdict(row), "not shown")
-
-    table["verdict"] = table.apply(rule, axis=1)
+    table["verdict"] = [_claim_verdict(claim, test, p_holm)
+                        for (claim, *_), test, p_holm in zip(CLAIMS, tests, table.p_holm)]
     return table
+
+
+def _claim_verdict(claim: str, test: PairedTest, p_holm: float) -> str:
+    """The pre-registered rule: the primary claim needs a Holm-adjusted p < 0.05 and a positive mean; the
+    others need their interval above 0; "no" when the interval lies below 0."""
+    reading = verdict(test.difference)
+    if reading == "too few seeds":
+        return reading
+    if claim == PRIMARY_CLAIM:
+        if p_holm < 0.05 and test.difference.estimate > 0:
+            return "yes"
+        return "no" if reading == "lower" else "not shown"
+    return {"higher": "yes", "lower": "no"}.get(reading, "not shown")
 
 
 def pass_at_k_curve(results: Sequence[dict[str, Any]], arm: str, baseline: str, ks: Sequence[int] = PASS_AT_K) -> pd.DataFrame:
     """Paired difference (arm - baseline) of pass@k for each k, with 95% t-intervals over seeds."""
-    return pd.DataFrame([{"k": k, **paired_difference(results, arm, baseline, f"pass@{k}")} for k in ks]).set_index("k")
+    rows = [{"k": k, **difference_columns(compare_arms(results, arm, baseline, f"pass@{k}"))} for k in ks]
+    return pd.DataFrame(rows).set_index("k")
 
 
 def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -387,9 +359,7 @@ def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = 
     first step (warm-up: model load, embedder load) is left out of the mean. Returns one row per
     configuration with the mean step time, the embedding time per step and the ratio to GRPO.
     """
-    import tempfile
-
-    from dra import train
+    from dra import train  # TRL: imported only when a run trains
 
     rows = []
     configs = [("grpo", None)] + [("dra_grpo", e) for e in embedders]
@@ -429,8 +399,6 @@ def override_tag(overrides: dict[str, Any]) -> str:
 
 def _number_or_yaml(text: str) -> Any:
     """A --set value: YAML, except that '1e-5' (a string to YAML 1.1) is the number it reads as."""
-    import yaml
-
     value = yaml.safe_load(text)
     if isinstance(value, str):
         try:
@@ -447,8 +415,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
     """
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
                         help="smoke or mini (default: mini)")

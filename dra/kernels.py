@@ -264,19 +264,24 @@ def smi_scores(embeddings: Array, group_size: int, kernel: Kernel = "graph_cut")
     """
     _check_choice(kernel, KERNELS, "kernel")
     grouped, to_numpy = _grouped(embeddings, group_size)
-    return _back(_smi(grouped, kernel, "keep").reshape(-1), to_numpy)
+    return _back(_smi(grouped, kernel, "keep")[0].reshape(-1), to_numpy)
 
 
-def _smi(grouped: torch.Tensor, kernel: str, negative_similarity: str) -> torch.Tensor:
-    """(B, G) SMI scores; the paper's default (graph cut, cosines as they are) skips the G x G matrix."""
+def _smi(grouped: torch.Tensor, kernel: str, negative_similarity: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, n) SMI scores and (B,) mean cosine similarity between distinct members of each set (before any
+    clipping; 0 for a set of one). The paper's default (graph cut, cosines as they are) skips the n x n matrix:
+    its SMI is the row sum of the off-diagonal cosines, so their mean is sum_i SMI_i / (n (n - 1))."""
+    pairs = max(grouped.shape[1] * (grouped.shape[1] - 1), 1)
     if kernel == "graph_cut" and negative_similarity == "keep":
-        return _graph_cut_smi(grouped)
+        smi = _graph_cut_smi(grouped)
+        return smi, smi.sum(-1) / pairs
     sim = _gram(grouped)
+    mean_similarity = (sim.sum((-2, -1)) - torch.diagonal(sim, dim1=-2, dim2=-1).sum(-1)) / pairs
     # Log-det needs the positive semi-definite Gram matrix, on which its SMI is already >= 0: clipping would
     # break that, and there is nothing to guard.
     if negative_similarity == "clip" and kernel != "log_det":
         sim = sim.clamp_min(0.0)
-    return _smi_from_similarity(sim, kernel)
+    return _smi_from_similarity(sim, kernel), mean_similarity
 
 
 def _as_rewards(rewards, name: str = "rewards") -> tuple[torch.Tensor, bool]:
@@ -305,15 +310,63 @@ def diversity_weights(
     _check_choice(kernel, KERNELS, "kernel")
     _check_choice(negative_similarity, NEGATIVE_SIMILARITY, "negative_similarity")
     grouped, to_numpy = _grouped(embeddings, group_size)
-    return _back(_weights(grouped, kernel, negative_similarity, "group"), to_numpy)
+    return _back(_weights(grouped, kernel, negative_similarity, "group")[0], to_numpy)
 
 
-def _weights(grouped: torch.Tensor, kernel: str, negative_similarity: str, unit: str) -> torch.Tensor:
-    """(B*G,) tensor of 1 / (1 + SMI) for (B, n, d) embeddings; refuses denominators below 1/n."""
-    denom = 1.0 + _smi(grouped, kernel, negative_similarity)
+def scoped_weights(
+    embeddings: Array,
+    group_size: int,
+    scope: Literal["group", "device"] = "group",
+    device_batch_size: int | None = None,
+    *,
+    kernel: Kernel = "graph_cut",
+    negative_similarity: Literal["keep", "clip"] = "keep",
+) -> tuple[Array, float]:
+    """DRA's weights 1 / (1 + SMI) over the completions `scope` compares, and their mean similarity.
+
+    The weights `adjust_rewards` multiplies the rewards by (see there for `scope`, `device_batch_size` and
+    `negative_similarity`), and the mean cosine similarity between distinct completions of each compared set
+    (prompt group, or device slice), averaged over the sets: what the trainer logs, taken from the same pass
+    over the embeddings. Returns ((B*G,) weights in the computation dtype, a float).
+    """
+    _check_choice(kernel, KERNELS, "kernel")
+    _check_choice(negative_similarity, NEGATIVE_SIMILARITY, "negative_similarity")
+    x, to_numpy = _as_embeddings(embeddings)
+    units, unit = _compared_sets(x, group_size, scope, device_batch_size)
+    weights, mean_similarity = _weights(units, kernel, negative_similarity, unit)
+    return _back(weights, to_numpy), mean_similarity.mean().item()
+
+
+def _compared_sets(x: torch.Tensor, group_size: int, scope: str, device_batch_size: int | None
+                   ) -> tuple[torch.Tensor, str]:
+    """The sets of completions whose similarities DRA compares, as (sets, n, d), and what a set is called.
+
+    The only place that reads `scope`: "group" gives each prompt's G completions (the paper's formula),
+    "device" consecutive slices of `device_batch_size` completions (one training process's batch in the
+    authors' code, which split and mix groups when it is not a multiple of G). Either way the rows must form
+    whole groups of `group_size`.
+    """
+    _check_choice(scope, SCOPES, "scope")
+    if scope == "device" and device_batch_size is None:
+        raise ValueError("scope='device' needs device_batch_size (completions per training process).")
+    if scope == "group" and device_batch_size is not None:
+        raise ValueError("device_batch_size only applies to scope='device'; leave it None for scope='group'.")
+    n_groups = _n_groups(x.shape[0], group_size, "embeddings")
+    if scope == "group":
+        return x.reshape(n_groups, int(group_size), -1), "group"
+    n_slices = _n_groups(x.shape[0], device_batch_size, "embeddings", "device_batch_size")
+    return x.reshape(n_slices, int(device_batch_size), -1), "device slice"
+
+
+def _weights(grouped: torch.Tensor, kernel: str, negative_similarity: str, unit: str
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B*n,) tensor of 1 / (1 + SMI) for (B, n, d) embeddings, and each set's mean similarity (B,); refuses
+    denominators below 1/n."""
+    smi, mean_similarity = _smi(grouped, kernel, negative_similarity)
+    denom = 1.0 + smi
     if not (denom >= 1.0 / grouped.shape[1]).all():  # also catches NaN
         _raise_bad_denominator(denom, unit)
-    return denom.reciprocal().reshape(-1)
+    return denom.reciprocal().reshape(-1), mean_similarity
 
 
 def _raise_bad_denominator(denom: torch.Tensor, unit: str) -> None:
@@ -385,22 +438,12 @@ def adjust_rewards(
     _check_choice(negative_similarity, NEGATIVE_SIMILARITY, "negative_similarity")
     if not isinstance(adjust_negative, (bool, np.bool_)):
         raise TypeError(f"adjust_negative must be True or False, got {adjust_negative!r}.")
-    if scope == "device" and device_batch_size is None:
-        raise ValueError("scope='device' needs device_batch_size (completions per training process).")
-    if scope == "group" and device_batch_size is not None:
-        raise ValueError("device_batch_size only applies to scope='device'; leave it None for scope='group'.")
     x, _ = _as_embeddings(embeddings)
-    # The group structure must be valid even when the similarity uses device slices.
-    _n_groups(x.shape[0], group_size, "embeddings")
     r, to_numpy = _as_rewards(rewards)
     if r.shape[0] != x.shape[0]:
         raise ValueError(f"rewards has {r.shape[0]} entries but embeddings has {x.shape[0]} rows; they must match.")
-    if scope == "device":
-        grouped, _ = _grouped(x, device_batch_size, "device_batch_size")
-    else:
-        grouped = x.reshape(-1, group_size, x.shape[1])
-    w = _weights(grouped, kernel, negative_similarity, "device slice" if scope == "device" else "group")
-    w = w.to(device=r.device, dtype=r.dtype)
+    units, unit = _compared_sets(x, group_size, scope, device_batch_size)
+    w = _weights(units, kernel, negative_similarity, unit)[0].to(device=r.device, dtype=r.dtype)
     adjusted = r * w if adjust_negative else torch.where(r > 0, r * w, r)
     return _back(adjusted, to_numpy)
 

@@ -30,8 +30,31 @@ import numpy as np
 from scipy.stats import entropy
 
 from dra import checks
+from dra.rewards import format_reward, is_correct
 
 UNKNOWN = "unknown"
+
+# The vocabulary: one name per metric, the key under which results files, tables, the pre-registered claims
+# and the trainer's log (as "mini/<name>") store it. pass@k is "pass@<k>" for every k. Counts keep their own
+# keys (problems and samples in evaluation summaries, n_prompts and group_size in `group_report`).
+# tests/test_metrics.py checks that every producer of metrics uses only these names.
+NAMES: dict[str, str] = {
+    "pass@1": "mean accuracy over all samples of all prompts (pass@k: Chen et al.'s unbiased estimator)",
+    "accuracy": "the training log's pass@1: the share of correct completions among one step's samples",
+    "format_rate": "share of completions in the paper's format (`dra.rewards.well_formatted`)",
+    "mean_length_chars": "mean completion length in characters",
+    "strategy_shares": "share of each recognised strategy, largest first",
+    "unrecognised_share": "share of completions whose strategy the parser did not recognise",
+    "strategy_entropy": "Shannon entropy of the strategy distribution among recognised completions, in bits",
+    "dominant_strategy": "the most frequent recognised strategy",
+    "dominant_share": "its share among recognised completions",
+    "accuracy_by_strategy": "accuracy of the completions of each strategy ('unknown': unrecognised)",
+    "distinct_correct_strategies": "mean over prompts of the number of different strategies with a correct answer",
+    "home_share": "share of completions that took their problem's home strategy (mini world)",
+    "accuracy_at_home": "accuracy of the completions that took their problem's home strategy",
+    "accuracy_off_home": "accuracy of the completions that took another strategy",
+    "accuracy_by_home_type": "accuracy on the problems of each home strategy",
+}
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -90,7 +113,7 @@ def distinct_correct_strategies(strategies: Sequence[Sequence[str | None]], corr
 
 def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
     """Per group, the mean cosine distance over its G(G-1)/2 pairs, shape (P,); needs group_size >= 2."""
-    from dra.kernels import similarity
+    from dra.kernels import similarity  # torch: imported by the one metric that needs it
 
     if checks.integer(group_size, "group_size") < 2:
         raise ValueError(f"a pairwise distance needs group_size >= 2, got {group_size}.")
@@ -101,8 +124,6 @@ def mean_pairwise_distance(embeddings: Any, group_size: int) -> np.ndarray:
 
 def format_rate(completions: Sequence[Any]) -> float:
     """Share of completions with the paper's format (`dra.rewards.format_reward` == 1)."""
-    from dra.rewards import format_reward
-
     completions = checks.items(completions, "completions", "completions")
     if not completions:
         raise ValueError("format_rate needs at least one completion.")
@@ -130,8 +151,6 @@ def group_report(
     metrics. `ks` defaults to 1 and the group size. Returns a flat JSON-ready dict; the per-sample
     correctness and strategies come back under ``"correct"`` and ``"strategies"`` for further analysis.
     """
-    from dra.rewards import is_correct
-
     groups = [_texts(group, "groups[i]") for group in checks.items(groups, "groups", "groups of completions")]
     answers = checks.items(answers, "answers", "gold answers, one per group")
     if len(groups) != len(answers) or not len(groups):
@@ -158,11 +177,11 @@ def group_report(
         report.update({
             "strategy_shares": strategy_shares(labels),
             "unrecognised_share": sum(s is None for s in labels) / len(labels),
-            "strategy_entropy_bits": strategy_entropy(labels),
+            "strategy_entropy": strategy_entropy(labels),
             "dominant_strategy": name,
             "dominant_share": share,
             "accuracy_by_strategy": _accuracy_by_strategy(labels, correct.ravel()),
-            "mean_distinct_correct_strategies": float(distinct_correct_strategies(strategies, correct).mean()),
+            "distinct_correct_strategies": float(distinct_correct_strategies(strategies, correct).mean()),
             "strategies": strategies,
         })
     report["correct"] = correct.tolist()

@@ -1,8 +1,8 @@
 """The training recipes: the paper's four arms at three profiles, written as YAML files TRL's parser reads.
 
 One table here is the single source of the YAML files under recipes/ (`python -m dra.recipes` rewrites them;
-a test checks the committed files match). Paper settings are PAPER.md section 4. Every TRL default that moved
-since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
+a test checks the committed files match). Paper settings: docs/paper_facts.md, section 5. Every TRL default
+that moved since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
 (now 0.0; the paper 0.04), temperature (now 1.0; the paper 0.7), vLLM placement (now colocate; the paper ran
 a vLLM server on a 4th GPU) and vLLM importance-sampling correction (now on; the 2025 trainer had none).
 
@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from dra.config import PROJECT_ROOT
+from dra.io import write_text
+from dra.rewards import PAPER_REWARD_WEIGHTS
 
 ARMS: dict[str, dict[str, Any]] = {
     "grpo": {"loss_type": "grpo", "scale_rewards": "group", "dra": False},
@@ -41,8 +43,10 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "dra_grpo_oracle": {**ARMS["dra_grpo"], "dra_embedder": "oracle_strategy"},
     # The paper's reward (1 x format + 2 x cosine) in the mini world: shows that wrong answers get positive
     # totals, and where DRA then pushes (secondary; not part of the primary comparisons).
-    "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
-    "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"], "reward_weights": [1.0, 2.0]},
+    "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"],
+                          "reward_weights": list(PAPER_REWARD_WEIGHTS)},
+    "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"],
+                              "reward_weights": list(PAPER_REWARD_WEIGHTS)},
 }
 MINI_PROFILES: tuple[str, ...] = ("smoke", "mini")
 
@@ -57,7 +61,7 @@ ALGORITHM: dict[str, Any] = {
     "mask_truncated_completions": False,
     "vllm_importance_sampling_correction": False,
     "reward_funcs": ["format", "cosine"],
-    "reward_weights": [1.0, 2.0],
+    "reward_weights": list(PAPER_REWARD_WEIGHTS),
     "dra_kernel": "graph_cut",
     "dra_scope": "group",
     "dra_negative_similarity": "keep",
@@ -150,7 +154,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-# Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025 (PAPER.md).
+# Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025
+# (docs/paper_facts.md, section 5).
 PAPER_ARM_OVERRIDES = {"dra_grpo": {"seed": 2025}, "dr_grpo": {"save_steps": 25}, "dra_dr_grpo": {"save_steps": 25}}
 
 ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {
@@ -214,8 +219,6 @@ def render(mapping: dict[str, Any]) -> str:
 
 
 def write_recipes(root: Path = PROJECT_ROOT) -> list[Path]:
-    from dra.io import write_text
-
     return [write_text(root / rel, render(mapping)) for rel, mapping in recipe_files().items()]
 
 

@@ -30,10 +30,11 @@ Faithfulness to the authors' code (xiwenc1/DRA-GRPO ``src/open_r1/rewards.py`` a
   ``r = lo + 0.5 (hi - lo) (1 + cos(pi * len(text) / max_len))`` with length in characters, where a correct
   answer goes from 1.0 (empty) down to 0.5 (at max_len) and a wrong answer goes from 0.0 (empty) down to
   -0.5 (at max_len). Note that open-r1 swaps the two "wrong" values, so with these defaults a *short* wrong
-  answer gets 0.0 and a long one -0.5 (PAPER.md section 4 describes the opposite direction; the code is
-  what ran). A gold answer that cannot be parsed gives 1.0 (open-r1 skips such examples that way). There
-  is no clamp: past max_len the cosine turns back up (at 2 x max_len the reward is back at its short-text
-  value). ``clamp=True`` caps the progress at 1, so every text longer than max_len gets the floor value.
+  answer gets 0.0 and a long one -0.5 (the paper's description reads the other way round; the code is what
+  ran: docs/paper_facts.md, section 6). A gold answer that cannot be parsed gives 1.0 (open-r1 skips such
+  examples that way). There is no clamp: past max_len the cosine turns back up (at 2 x max_len the reward is
+  back at its short-text value). ``clamp=True`` caps the progress at 1, so every text longer than max_len gets
+  the floor value.
 - Correctness inside the rewards is `is_correct` (boxed first), not open-r1's exact parse call; on the
   paper's format, which always ends in a box, both read the same box.
 """
@@ -48,6 +49,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from dra import _verify, checks
+from dra.embed import message_content
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +198,6 @@ def completion_text(completion: Any) -> str:
     TypeError. What DRA embeds is `dra.embed.embedding_text` (all messages joined, as the authors' trainer);
     the two agree for one-message completions, i.e. whenever no tool is called.
     """
-    from dra.embed import message_content
-
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
@@ -322,6 +322,7 @@ def named_partial(func: Callable[..., list[float]], name: str, **options: Any) -
 clamped_cosine_reward = named_partial(cosine_reward, "clamped_cosine_reward", clamp=True)
 
 PAPER_REWARD_FUNCS: list[Callable[..., list[float]]] = [format_reward, cosine_reward]
+# The paper's 1:2 weights of (format, cosine): the one copy, read by the recipes, the study and paper_reward.
 PAPER_REWARD_WEIGHTS: list[float] = [1.0, 2.0]
 
 

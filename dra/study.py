@@ -7,7 +7,7 @@ have p < 0.05. The pairs share completions, so they are not independent and that
 `prompt_pvalues` reproduces the paper's test as it is. The share of significant prompts is the test's power at
 the chosen G, not an effect size, so `prompt_effects` adds the per-prompt correlation with an exact
 permutation (Mantel) p-value and a within-prompt variance that respect the dependence, optionally partialling
-out the length difference, and `pool_effects` pools the correlations across prompts with an interval.
+out the length difference, and `dra.stats.pool_effects` pools the correlations across prompts with an interval.
 
 Choices the paper leaves open, made explicit here: which reward (binary accuracy, the length-scaled cosine,
 the paper's total, or a length-only control), which embedder, which G, and what to do with prompts where
@@ -30,11 +30,16 @@ from scipy import stats
 
 from dra import checks
 from dra.config import cache_dir
+from dra.data import load
+from dra.generation import sample_groups
 from dra.io import atomic_path, config_key
-from dra.rewards import cosine_value, well_formatted
+from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, is_correct, well_formatted
+from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
+                       wilson_interval)
 
 PAPER_SHARE_SIGNIFICANT = 0.157  # Figure 2: about 15.7% of prompts with p < 0.05
 ALPHA = 0.05
+SHARE_RESAMPLES = 2_000  # bootstrap resamples of the clustered share (the committed study's setting)
 REWARDS: tuple[str, ...] = ("accuracy", "cosine", "paper", "length_only")
 
 
@@ -101,32 +106,38 @@ def _t_pvalue(r: np.ndarray, df: int) -> np.ndarray:
     return 2 * stats.t.sf(np.abs(t), df)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShareSummary:
-    """Share of prompts with p < alpha among those where the test is defined, with a 95% interval."""
+    """Share of prompts with p < alpha among those where the test is defined.
 
+    share: the share with its 95% interval (`dra.stats.Interval`; its n counts what was resampled: defined
+    prompts, or clusters for the cluster bootstrap).
+    """
+
+    share: Interval
     n_prompts: int
     n_defined: int
     n_significant: int
-    share_significant: float
-    ci_low: float
-    ci_high: float
-    share_undefined: float
-    ci_method: str
     alpha: float = ALPHA
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def share_undefined(self) -> float:
+        return 1 - self.n_defined / self.n_prompts if self.n_prompts else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        return {**out, **self.extra}
+        """The flat record of the study's tables and results files (their keys since the first study)."""
+        return {"n_prompts": self.n_prompts, "n_defined": self.n_defined, "n_significant": self.n_significant,
+                "share_significant": self.share.estimate, "ci_low": self.share.low, "ci_high": self.share.high,
+                "share_undefined": self.share_undefined, "ci_method": self.share.method, "alpha": self.alpha}
 
 
-def summarize(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: int = 0) -> ShareSummary:
+def significant_share(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: int = 0) -> ShareSummary:
     """Share of significant prompts with a 95% interval.
 
-    Without `clusters`, the prompts are independent and the interval is Wilson's (scipy.stats.binomtest).
+    Without `clusters`, the prompts are independent and the interval is Wilson's (`dra.stats.wilson_interval`).
     With `clusters` (e.g. several groups drawn from one game-24 puzzle), it is a percentile bootstrap over
-    clusters (scipy.stats.bootstrap), so repeated groups of one prompt do not pass for independent evidence.
+    clusters (`dra.stats.cluster_bootstrap_interval`), so repeated groups of one prompt do not pass for
+    independent evidence. No defined prompt: NaN share and bounds, method "none".
     """
     p = _p_values(p)
     alpha = checks.real(alpha, "alpha", 0, 1, low_open=True, high_open=True)
@@ -135,45 +146,24 @@ def summarize(p, alpha: float = ALPHA, clusters: Sequence | None = None, seed: i
     defined = ~np.isnan(p)
     significant = defined & (p < alpha)
     n_def, n_sig = int(defined.sum()), int(significant.sum())
-    share = n_sig / n_def if n_def else float("nan")
     if n_def == 0:
-        low = high = float("nan")
-        method = "none"
+        share = Interval(float("nan"), float("nan"), float("nan"), LEVEL, "none", 0)
     elif clusters is None:
-        ci = stats.binomtest(n_sig, n_def).proportion_ci(confidence_level=0.95, method="wilson")
-        low, high, method = ci.low, ci.high, "wilson"
+        share = wilson_interval(n_sig, n_def)
     else:
-        low, high = _cluster_bootstrap_ci(significant, defined, np.asarray(clusters), seed)
-        method = "cluster bootstrap"
-    return ShareSummary(len(p), n_def, n_sig, share, float(low), float(high), 1 - n_def / len(p) if len(p) else 0.0, method,
-                        alpha)
+        share = cluster_bootstrap_interval(significant[defined], np.asarray(clusters)[defined],
+                                           n_resamples=SHARE_RESAMPLES, seed=seed)
+    return ShareSummary(share, len(p), n_def, n_sig, alpha)
 
 
 def _p_values(p) -> np.ndarray:
     """1-D p-values in [0, 1], NaN marking an undefined test; anything else raises ValueError."""
-    try:
-        array = np.asarray(p, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"p must be a 1-D sequence of p-values (numbers or NaN), got {type(p).__name__}.") from None
-    if array.ndim != 1:
-        raise ValueError(f"p must be 1-D (one p-value per prompt), got shape {array.shape}.")
+    array = as_vector(p, "p", allow_nan=True)  # NaN: a prompt whose test is undefined
     bad = ~np.isnan(array) & ((array < 0) | (array > 1))
     if bad.any():
         raise ValueError(f"p-values must lie in [0, 1] (NaN for undefined); got {array[bad][:5].tolist()} at "
                          f"positions {np.flatnonzero(bad)[:5].tolist()}.")
     return array
-
-
-def _cluster_bootstrap_ci(significant: np.ndarray, defined: np.ndarray, clusters: np.ndarray, seed: int):
-    ids, inverse = np.unique(clusters, return_inverse=True)
-    k = np.bincount(inverse, weights=significant, minlength=len(ids))
-    n = np.bincount(inverse, weights=defined, minlength=len(ids))
-    keep = n > 0
-    if keep.sum() < 2:
-        return float("nan"), float("nan")
-    res = stats.bootstrap((k[keep], n[keep]), lambda a, b, axis=-1: a.sum(axis) / b.sum(axis), paired=True,
-                          vectorized=True, n_resamples=2000, method="percentile", rng=np.random.default_rng(seed))
-    return res.confidence_interval.low, res.confidence_interval.high
 
 
 def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, max_len: int = 1000) -> np.ndarray:
@@ -198,7 +188,8 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     if reward == "cosine":
         return values
     fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
-    return fmt + 2.0 * values
+    format_weight, cosine_weight = PAPER_REWARD_WEIGHTS
+    return format_weight * fmt + cosine_weight * values
 
 
 def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prompt: int | None = None):
@@ -259,7 +250,7 @@ def run_study(
     """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p)."""
     rewards = group_rewards(groups, correct, reward, max_len=max_len)
     rho, p = prompt_pvalues(rewards, embeddings)
-    return summarize(p, clusters=clusters), rho, p
+    return significant_share(p, clusters=clusters), rho, p
 
 
 def text_lengths(groups: Sequence[Sequence[str]]) -> np.ndarray:
@@ -453,94 +444,6 @@ def prompt_effects(
     return result
 
 
-@dataclass
-class PooledEffect:
-    """A random-effects pooled per-prompt correlation with its 95% interval.
-
-    estimate: the DerSimonian-Laird mean of the prompts' rho. tau2: the between-prompt variance of the true
-    correlations; i2: the share of the spread across prompts that is not within-prompt noise.
-    """
-
-    estimate: float
-    ci_low: float
-    ci_high: float
-    tau2: float
-    i2: float
-    n_prompts: int
-    n_defined: int
-    ci_method: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _dersimonian_laird(y: np.ndarray, v: np.ndarray) -> tuple[float, float, float, np.ndarray]:
-    """DerSimonian-Laird fit of effects y (k,) with within variances v (k,).
-
-    Returns (mu, tau2, Cochran's Q, random-effects weights 1 / (v + tau2))."""
-    w = 1.0 / v
-    mu_fixed = float((w * y).sum() / w.sum())
-    q_stat = float((w * (y - mu_fixed) ** 2).sum())
-    tau2 = max(0.0, (q_stat - (len(y) - 1)) / (w.sum() - (w * w).sum() / w.sum()))
-    w_star = 1.0 / (v + tau2)
-    return float((w_star * y).sum() / w_star.sum()), tau2, q_stat, w_star
-
-
-WEIGHTINGS: tuple[str, ...] = ("equal", "inverse_variance")
-
-
-def pool_effects(
-    effects,
-    variances,
-    clusters: Sequence | None = None,
-    confidence: float = 0.95,
-    weighting: str = "equal",
-) -> PooledEffect:
-    """Random-effects (DerSimonian-Laird) pooled correlation across prompts, with a cluster-robust interval.
-
-    Args:
-        effects: (P,) per-prompt rho; variances: (P,) their within-prompt variances (`PromptEffects.null_variance`).
-            Prompts with a NaN effect or a non-positive variance are undefined: counted, not pooled.
-        clusters: (P,) source of each prompt. The interval is a cluster-robust (sandwich, CR1) t interval with
-            C - 1 degrees of freedom for C clusters (robust variance estimation, Hedges, Tipton & Jackson 2010):
-            without clusters every prompt is its own, and with equal weights this is the one-sample t interval
-            of the mean; with clusters (groups of one game-24 puzzle) it does not count repeated groups of one
-            source as independent evidence. It needs no within variance, so it stays valid however rough the
-            permutation variances are; with few clusters (about 20) it undercovers somewhat.
-        weighting: "equal" (default): every prompt has the same G, so the model takes one common within-prompt
-            variance, the mean of `variances`; the estimate is then the plain mean of rho across prompts, and
-            the variances only split the spread into noise and tau2. "inverse_variance": textbook DerSimonian-
-            Laird weights 1 / (v_i + tau2). A permutation variance is noisy and depends on the same data as rho
-            (at G = 4 strongly), so those weights bias the estimate: in the tests' simulation at G = 4 with a
-            0/1 reward the inverse-variance interval misses the mean correlation in most runs.
-    The pooling is on the rho scale, not Fisher's z: at G = 4 (6 pairs) |rho| = 1 happens, and z is infinite.
-    """
-    y, v = np.asarray(effects, dtype=float), np.asarray(variances, dtype=float)
-    if y.ndim != 1 or y.shape != v.shape:
-        raise ValueError(f"effects and variances must be 1-D of the same length; got {y.shape} and {v.shape}.")
-    if clusters is not None and np.shape(clusters) != y.shape:
-        raise ValueError(f"clusters must have the effects' shape {y.shape}; got {np.shape(clusters)}.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}.")
-    defined = np.isfinite(y) & np.isfinite(v) & (v > 0)
-    k = int(defined.sum())
-    source = np.arange(len(y)) if clusters is None else np.asarray(clusters)
-    ids, group = np.unique(source[defined], return_inverse=True)
-    if k < 2 or len(ids) < 2:
-        return PooledEffect(*[float("nan")] * 5, len(y), k, "none")
-    y, v = y[defined], v[defined]
-    mu, tau2, q_stat, w = _dersimonian_laird(y, np.full(k, v.mean()) if weighting == "equal" else v)
-    score = np.bincount(group, weights=w * (y - mu))  # each cluster's weighted residual
-    se = np.sqrt(len(ids) / (len(ids) - 1) * (score**2).sum()) / w.sum()
-    half = stats.t.ppf((1 + confidence) / 2, len(ids) - 1) * se
-    i2 = max(0.0, (q_stat - (k - 1)) / q_stat) if q_stat > 0 else 0.0
-    method = f"DerSimonian-Laird ({weighting} weights), cluster-robust t over {len(ids)} " + (
-        "prompts" if clusters is None else "clusters")
-    return PooledEffect(mu, mu - half, mu + half, tau2, i2, len(defined), k, method)
-
-
 def plot_effect_distributions(samples: dict[str, np.ndarray], pooled: dict[str, PooledEffect], ax, title: str):
     """Per-prompt rho as one box-and-strip per label, the pooled estimate with its interval beside each."""
     labels = list(samples)
@@ -551,8 +454,8 @@ def plot_effect_distributions(samples: dict[str, np.ndarray], pooled: dict[str, 
     for pos, values in zip(positions, data):
         ax.scatter(pos + rng.uniform(-0.18, 0.18, len(values)), values, s=4, alpha=0.35, color="tab:blue")
     for pos, key in zip(positions, labels):
-        p = pooled[key]
-        ax.errorbar(pos + 0.35, p.estimate, yerr=[[p.estimate - p.ci_low], [p.ci_high - p.estimate]], fmt="o",
+        iv = pooled[key].interval
+        ax.errorbar(pos + 0.35, iv.estimate, yerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]], fmt="o",
                     color="tab:red", capsize=3, ms=4)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
@@ -674,9 +577,6 @@ def real_text_groups(name: str, group_size: int, max_prompts: int | None = None)
     cut into disjoint groups of `group_size`; groups of one puzzle share a cluster id, so the interval is a
     bootstrap over puzzles.
     """
-    from dra.data import load
-    from dra.rewards import is_correct
-
     records = load(name)[:max_prompts]
     if name == "qwen_math_cot_100":
         if not 2 <= group_size <= 8:
@@ -712,9 +612,6 @@ def policy_groups(
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
     training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups.
     """
-    from dra.generation import sample_groups
-    from dra.rewards import is_correct
-
     timer = timer or StageTimer()
     groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
                                                      max_new_tokens=max_new_tokens, seed=seed, backend=backend,
@@ -749,7 +646,7 @@ def sensitivity_table(
                 rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": reward, **summary.as_dict()})
             _, p = length_distance_pvalues(sub.groups, e)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": "|Δlength| (control)",
-                         **summarize(p, clusters=sub.clusters).as_dict()})
+                         **significant_share(p, clusters=sub.clusters).as_dict()})
     return rows
 
 
@@ -772,7 +669,8 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
                max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> dict[str, Any]:
     """One row of the effect table.
 
-    pooled_*: the pooled per-prompt rho (`pool_effects`, equal weights; over puzzles for clustered groups).
+    pooled_*: the pooled per-prompt rho (`dra.stats.pool_effects`, equal weights; over puzzles for clustered
+    groups).
     share_spearman / share_permutation: the share of defined prompts with p < 0.05 under the pairs' t-test and
     under the permutation test, with intervals; share_attainable: the share where the permutation test could
     reach p < 0.05 at all. null_variance_mean: the mean permutation variance of rho, beside
@@ -783,7 +681,7 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
     """
     eff = group_effects(sg, embeddings, reward, control, max_permutations, seed)
     pooled = pool_effects(eff.rho, eff.null_variance, clusters=sg.clusters)
-    shares = {name: summarize(p, clusters=sg.clusters, seed=seed) for name, p in
+    shares = {name: significant_share(p, clusters=sg.clusters, seed=seed) for name, p in
               [("spearman", eff.p_spearman), ("permutation", eff.p_permutation)]}
     defined = ~np.isnan(eff.rho)
     n_pairs = len(_pair_index(embeddings.shape[1])[0])
@@ -792,8 +690,8 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
 
     row = {"reward": reward, "control": control, **{f"pooled_{k}": v for k, v in pooled.as_dict().items()},
            "median_rho": over_defined(np.median, eff.rho),
-           **{f"share_{name}": s.share_significant for name, s in shares.items()},
-           **{f"share_{name}_ci": [s.ci_low, s.ci_high] for name, s in shares.items()},
+           **{f"share_{name}": s.share.estimate for name, s in shares.items()},
+           **{f"share_{name}_ci": [s.share.low, s.share.high] for name, s in shares.items()},
            "share_attainable": over_defined(np.mean, eff.p_floor < ALPHA),
            "null_variance_mean": over_defined(np.mean, eff.null_variance),
            "independent_pairs_variance": 1.0 / (n_pairs - 1), "t_test_size": over_defined(np.mean, eff.t_test_size),
@@ -801,7 +699,7 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
     if control != "none":
         raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)
         same = pool_effects(np.where(defined, raw.rho, np.nan), raw.null_variance, clusters=sg.clusters)
-        row.update({f"uncontrolled_same_prompts_{k}": getattr(same, k) for k in ("estimate", "ci_low", "ci_high")})
+        row.update({f"uncontrolled_same_prompts_{k}": same.as_dict()[k] for k in ("estimate", "ci_low", "ci_high")})
     return row
 
 

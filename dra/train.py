@@ -37,11 +37,14 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
-from dra.embed import embedding_text
-from dra.io import BadFileError, read_jsonl, to_json, write_text
-from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
+from dra import data, metrics, mini, policy
+from dra.config import PROFILES, PROJECT_ROOT
+from dra.embed import HUB_MODELS, LOCAL_NAMES, embedding_text, get_embedder
+from dra.io import BadFileError, last_complete_checkpoint, read_jsonl, to_json, write_text
+from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
-from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
+from dra.rewards import (accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward,
+                         is_correct)
 
 REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "format": format_reward,
@@ -115,11 +118,21 @@ class DRAGRPOConfig(GRPOConfig):
                                      ("dra_weighting", self.dra_weighting, WEIGHTINGS)):
             if value not in choices:
                 problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        if self.dra_scope != "device" and self.dra_device_batch_size is not None:
+            problems.append("dra_device_batch_size only applies to dra_scope: device (the authors' per-process "
+                            "slices); leave it unset for dra_scope: group.")
         if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
             problems.append("dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight "
                             "(each reward function is normalised before the sum); use sum_then_normalize (TRL's "
                             "default), or dra=False.")
         return problems
+
+    def dra_slice_size(self) -> int | None:
+        """Completions per similarity slice under dra_scope: device: dra_device_batch_size, by default the
+        per-device batch (the authors' per-GPU micro-batch); None under dra_scope: group."""
+        if self.dra_scope != "device":
+            return None
+        return self.dra_device_batch_size or self.per_device_train_batch_size
 
 
 @dataclass
@@ -175,8 +188,6 @@ class DRAGRPOTrainer(GRPOTrainer):
         if self._embedder is None and self.args.dra_embedder == ORACLE_EMBEDDER:
             self._embedder = StrategyEmbedder()
         if self._embedder is None:
-            from dra.embed import get_embedder
-
             options: dict[str, Any] = {}
             if self.args.dra_trust_remote_code:
                 options["trust_remote_code"] = True
@@ -215,7 +226,6 @@ class DRAGRPOTrainer(GRPOTrainer):
         # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
         generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
         adjusted, stats = adjust_reward_rows(rewards_per_func, embeddings, weights, group_size, self.args,
-                                             local_batch_size=self.args.per_device_train_batch_size,
                                              generator=generator)
         stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
         stats["dra/embed_seconds"] = embed_seconds
@@ -230,42 +240,31 @@ def adjust_reward_rows(
     reward_weights: torch.Tensor,
     group_size: int,
     options: "DRAGRPOConfig",
-    local_batch_size: int | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Scale each row of the gathered (N, F) per-function rewards by its diversity weight.
 
-    The summed reward of row i becomes w_i * R_i (or stays R_i where R_i <= 0 and dra_adjust_negative is
-    off), with w transformed per group by `dra_weighting` (`dra.kernels.reweight`; `generator` seeds the
-    shuffled control). With `dra_scope="device"` the similarity is computed over consecutive slices of
-    `dra_device_batch_size` completions, else `local_batch_size` (the trainer passes
-    per_device_train_batch_size, the authors' per-GPU micro-batch). Returns the adjusted rows and the step's
-    DRA statistics.
+    The weights and the logged similarity come from `dra.kernels.scoped_weights` over the sets
+    `options.dra_scope` compares (prompt groups, or slices of `options.dra_slice_size()` completions). The
+    summed reward of row i becomes w_i * R_i (or stays R_i where R_i <= 0 and dra_adjust_negative is off), with
+    w transformed per group by `dra_weighting` (`dra.kernels.reweight`; `generator` seeds the shuffled
+    control). Returns the adjusted rows and the step's DRA statistics.
     """
-    if options.dra_scope == "device":
-        slice_size = options.dra_device_batch_size or local_batch_size
-        if slice_size is None:
-            raise ValueError("dra_scope='device' needs dra_device_batch_size or the per-process batch size.")
-    else:
-        slice_size = group_size
-    if embeddings.shape[0] % group_size:
-        raise ValueError(f"{embeddings.shape[0]} completions do not form groups of {group_size}.")
-    weights = diversity_weights(embeddings.float(), slice_size, options.dra_kernel, options.dra_negative_similarity)
+    weights, mean_similarity = scoped_weights(embeddings.float(), group_size, options.dra_scope, options.dra_slice_size(),
+                                              kernel=options.dra_kernel,
+                                              negative_similarity=options.dra_negative_similarity)
     summed = (rewards_per_func * reward_weights.unsqueeze(0)).nansum(dim=1)
     if not options.dra_adjust_negative:
         weights = torch.where(summed > 0, weights, torch.ones_like(weights))
     weights = reweight(weights, group_size, options.dra_weighting, generator)
     adjusted = rewards_per_func * weights.unsqueeze(1).to(rewards_per_func.dtype)
-    # Mean off-diagonal cosine per group from the row sums alone (unit-norm rows): sum_ij s_ij = |sum_i u_i|^2.
-    units = torch.nn.functional.normalize(embeddings.float(), dim=-1).view(-1, group_size, embeddings.shape[-1])
-    g = group_size
-    off_diagonal_mean = ((units.sum(1).pow(2).sum(-1) - g) / max(g * (g - 1), 1)).mean().item()
     stats = {
         "dra/weight_mean": weights.mean().item(),
         "dra/weight_std": weights.std().item() if weights.numel() > 1 else 0.0,
         "dra/weight_min": weights.min().item(),
         "dra/weight_max": weights.max().item(),
-        "dra/group_similarity": off_diagonal_mean,
+        # the mean cosine between distinct completions of the sets the weights compared (groups or slices)
+        "dra/group_similarity": mean_similarity,
         "dra/reward_before": torch.nanmean(summed).item(),
         "dra/reward_after": torch.nanmean(summed * weights).item(),
     }
@@ -333,16 +332,11 @@ def build_dataset(recipe: RecipeArguments, tokenizer=None):
     from datasets import Dataset
 
     if recipe.task == "mini":
-        from dra import mini, policy
-
         config = policy.policy_config(recipe.profile)
         records = mini.prompt_records(config.splits().rl, config.system_prompt)
     elif recipe.task in ("open_rs", "math_train"):
-        from dra import data
-        from dra.mini import PAPER_SYSTEM_PROMPT
-
         rows = data.load(recipe.task)
-        records = [{"prompt": [{"role": "system", "content": PAPER_SYSTEM_PROMPT},
+        records = [{"prompt": [{"role": "system", "content": mini.PAPER_SYSTEM_PROMPT},
                                {"role": "user", "content": r["problem"]}], "answer": r["answer"]} for r in rows]
     else:
         raise ValueError(f"unknown task {recipe.task!r}; choose one of {', '.join(TASKS)}.")
@@ -361,9 +355,7 @@ def resolve_model(recipe: RecipeArguments) -> str:
     if recipe.model_name_or_path == MINI_BASE:
         from accelerate.state import AcceleratorState
 
-        from dra.policy import base_policy
-
-        path = str(base_policy(recipe.profile))
+        path = str(policy.base_policy(recipe.profile))
         # Training the base policy here (first use) leaves its Accelerator settings behind; GRPO makes its
         # own. The process group (PartialState) is kept.
         AcceleratorState._reset_state()
@@ -374,9 +366,6 @@ def resolve_model(recipe: RecipeArguments) -> str:
 def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) -> dict[str, float]:
     """Accuracy, strategy entropy (bits), the dominant strategy's share and the share of completions that took
     their problem's home strategy, over the step's completions."""
-    from dra import metrics, mini
-    from dra.rewards import is_correct
-
     labels = [mini.parse_strategy(t) for t in texts]
     _, share = metrics.dominant_strategy(labels)
     accuracy = float(np.mean([is_correct(t, e["answer"]) for t, e in zip(texts, examples)])) if texts else float("nan")
@@ -411,8 +400,6 @@ def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
 
 def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The checkpoint to resume from: the newest complete one (`dra.io.last_complete_checkpoint`)."""
-    from dra.io import last_complete_checkpoint
-
     return last_complete_checkpoint(output_dir)
 
 
@@ -520,9 +507,6 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
     normalize_then_sum, batch sizes on the recipe's number of processes, sizes that must be positive, and
     that local files the recipe names (accelerate config, model or embedder directory) exist.
     """
-    from dra.config import PROFILES
-    from dra.embed import HUB_MODELS, LOCAL_NAMES
-
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
@@ -584,8 +568,6 @@ def _embedder_problems(args: DRAGRPOConfig, local: Sequence[str], hub: Sequence[
 
 
 def _path_problems(recipe: RecipeArguments) -> list[str]:
-    from dra.config import PROJECT_ROOT
-
     problems = []
     if recipe.accelerate_config and not any((root / recipe.accelerate_config).is_file()
                                             for root in (Path.cwd(), PROJECT_ROOT)):
@@ -609,11 +591,10 @@ def _batch_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
         if sizes[what] % g:
             problems.append(f"{sizes[what]} completions per {unit} (on {recipe.num_processes} processes) is not a "
                             f"multiple of num_generations={g}: prompt groups would be split.")
-    if args.dra and args.dra_scope == "device":
-        slice_size = args.dra_device_batch_size or args.per_device_train_batch_size
-        if slice_size and sizes["generation_batch"] % slice_size:
-            problems.append(f"dra_scope: device needs the {sizes['generation_batch']} gathered completions to split "
-                            f"into slices of {slice_size} (dra_device_batch_size, default per_device_train_batch_size).")
+    slice_size = args.dra_slice_size() if args.dra else None
+    if slice_size and sizes["generation_batch"] % slice_size:
+        problems.append(f"dra_scope: device needs the {sizes['generation_batch']} gathered completions to split "
+                        f"into slices of {slice_size} (dra_device_batch_size, default per_device_train_batch_size).")
     return problems
 
 

@@ -46,8 +46,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dra import diversity_weights, mini
-from dra.config import resolve_profile, results_dir
+from dra import diversity_weights, mini, policy
+from dra.config import resolve_profile, results_dir, runs_dir
 from dra.data import load
 from dra.embed import Embedder, PolicyEmbedder, get_embedder, native_bf16
 from dra.io import package_versions, provenance, write_json
@@ -181,8 +181,6 @@ def fidelity(embedders: dict[str, Embedder], groups: list[list[str]]) -> dict[st
 
 
 def policy_embedder(path: Path | None) -> PolicyEmbedder | None:
-    from dra import policy
-
     if path is None or not (path / "config.json").is_file():
         return None
     return PolicyEmbedder(*policy.load_policy(path))
@@ -216,8 +214,6 @@ def separation(embedder: Embedder, n_problems: int = 50) -> dict[str, float]:
 
 def mini_policy_dir() -> Path | None:
     """The newest trained mini base policy under $DRA_RUNS_DIR (runs/mini_policy/mini-*/model)."""
-    from dra.config import runs_dir
-
     found = sorted((runs_dir() / "mini_policy").glob("mini-*/model/config.json"), key=lambda f: f.stat().st_mtime)
     return found[-1].parent if found else None
 
@@ -260,7 +256,7 @@ def overhead(step_speeds: dict[str, float], grpo_file: Path) -> dict[str, Any]:
             "grpo_torch_threads": rows.get("hardware", {}).get("torch_threads"),
             "embedders": {name: {"embed_seconds_per_step": s, "share_of_grpo_step": s / step}
                           for name, s in step_speeds.items()},
-            "paper": {"share": 90 / 84 - 1, "note": "84 -> 90 s per step on A100s (PAPER.md)"}}
+            "paper": {"share": 90 / 84 - 1, "note": "84 -> 90 s per step on A100s (the paper's efficiency table, docs/paper_facts.md)"}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,8 +113,8 @@ def _print_result(result: dict, n_completions: int) -> None:
           f"{result['provenance']['temperature']})")
     print(f"  pass@1 {result['pass@1']:.3f}   pass@{g} {result[f'pass@{g}']:.3f}   format rate "
           f"{result['format_rate']:.3f}   unrecognised strategy {result['unrecognised_share']:.3f}")
-    print(f"  strategy entropy {result['strategy_entropy_bits']:.3f} bits; distinct correct strategies per "
-          f"prompt {result['mean_distinct_correct_strategies']:.2f}")
+    print(f"  strategy entropy {result['strategy_entropy']:.3f} bits; distinct correct strategies per "
+          f"prompt {result['distinct_correct_strategies']:.2f}")
     for name, share in result["strategy_shares"].items():
         print(f"    {name:<13} share {share:.3f}   accuracy {result['accuracy_by_strategy'][name]:.3f}   at home "
               f"{result['accuracy_at_home_by_strategy'].get(name, float('nan')):.3f}   off home "

@@ -88,6 +88,7 @@ def anti(g_rows) -> np.ndarray:  # weights in (1, G]: mildly anti-similar, the f
 
 
 dw, ar, ga, sim, smi = dra.diversity_weights, dra.adjust_rewards, dra.group_advantages, dra.similarity, dra.smi_scores
+sw = dra.scoped_weights
 MILD = anti([[1.0, 0.0], [0.0, 1.0], [-0.5, 1.0]])
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -206,6 +207,17 @@ KERNEL_CASES: list[tuple[str, Callable[[], Any], tuple]] = [
      error(ValueError, "not divisible by device_batch_size=12")),
     ("device-size-splits-groups", lambda: ar(R, E, 3, scope="device", device_batch_size=2),
      close(authors_device_scope(torch.tensor(R), torch.tensor(E), 2, eps=0.0).numpy(), rtol=1e-12)),
+    # scoped_weights: the same scope checks as adjust_rewards, the weights adjust_rewards multiplies by
+    ("scoped-device-without-size", lambda: sw(E, 3, scope="device"), error(ValueError, "needs device_batch_size")),
+    ("scoped-size-with-group-scope", lambda: sw(E, 3, device_batch_size=3), error(ValueError, "only applies to")),
+    ("scoped-size-not-dividing", lambda: sw(E, 3, scope="device", device_batch_size=4),
+     error(ValueError, "not divisible by device_batch_size=4")),
+    ("scoped-scope-unknown", lambda: sw(E, 3, scope="node"), error(ValueError, "unknown scope 'node'")),
+    ("scoped-group-weights", lambda: sw(E, 3)[0], close(W, dtype=np.float64)),
+    ("scoped-device-weights", lambda: sw(E, 3, scope="device", device_batch_size=2)[0] * R,
+     close(authors_device_scope(torch.tensor(R), torch.tensor(E), 2, eps=0.0).numpy(), rtol=1e-12)),
+    ("scoped-similarity-is-a-float", lambda: sw(E, 3)[1],
+     ok(lambda v: isinstance(v, float) and -1.0 <= v <= 1.0)),
     ("torch-rewards-numpy-embeddings", lambda: ar(torch.tensor(R), E, 3), close(R * W, kind=torch.Tensor)),
     ("numpy-rewards-torch-embeddings", lambda: ar(R, torch.tensor(E), 3), close(R * W, kind=np.ndarray)),
     # group_advantages
@@ -337,6 +349,6 @@ def test_case_table_is_complete():
     names = [name for name, _, _ in CASES]
     assert len(names) == len(set(names))
     source = "\n".join(name for name in names)
-    for word in ("emb-", "rewards-", "adv-", "similarity-", "smi-", "device-", "name-", "encode-", "tfidf-",
+    for word in ("emb-", "rewards-", "adv-", "similarity-", "smi-", "device-", "scoped-", "name-", "encode-", "tfidf-",
                  "embedding-text-", "message-content-", "token-lengths-", "max-seq-length-"):
         assert word in source

@@ -13,26 +13,27 @@ from dra import evaluate, generation
 def test_pass_at_1_bootstrap_hand_computed():
     # Two problems, accuracies 0 and 1: resampled means are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4,
     # so the 2.5th and 97.5th percentiles are 0 and 1.
-    point, low, high = evaluate.pass_at_1_ci([[False, False], [True, True]])
-    assert (point, low, high) == (0.5, 0.0, 1.0)
+    interval = evaluate.pass_at_1_interval([[False, False], [True, True]])
+    assert (interval.estimate, interval.low, interval.high, interval.n) == (0.5, 0.0, 1.0, 2)
+    assert interval.method == "percentile bootstrap" and interval.level == 0.95
 
 
 def test_bootstrap_degenerate_and_narrowing():
-    assert evaluate.pass_at_1_ci(np.ones((5, 3), bool)) == (1.0, 1.0, 1.0)
+    degenerate = evaluate.pass_at_1_interval(np.ones((5, 3), bool))
+    assert (degenerate.estimate, degenerate.low, degenerate.high) == (1.0, 1.0, 1.0)
     rng = np.random.default_rng(0)
     small = rng.uniform(size=(30, 16)) < 0.4
     large = rng.uniform(size=(480, 16)) < 0.4
-    p_s, lo_s, hi_s = evaluate.pass_at_1_ci(small)
-    p_l, lo_l, hi_l = evaluate.pass_at_1_ci(large)
-    assert lo_s <= p_s <= hi_s and lo_l <= p_l <= hi_l
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 2  # 16x the problems: about a quarter of the width
+    s, l = evaluate.pass_at_1_interval(small), evaluate.pass_at_1_interval(large)
+    assert s.low <= s.estimate <= s.high and l.low <= l.estimate <= l.high
+    assert l.half_width < s.half_width / 2  # 16x the problems: about a quarter of the width
     with pytest.raises(ValueError, match="at least 2 problems"):
-        evaluate.pass_at_1_ci([[True]])
+        evaluate.pass_at_1_interval([[True]])
 
 
 def test_summary_pass_at_k_hand_computed():
     correct = np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
-    out = evaluate.summarize(correct, ks=(2, 4, 8))
+    out = evaluate.pass_at_k_summary(correct, ks=(2, 4, 8))
     assert out["pass@1"] == pytest.approx(0.2)
     assert out["pass@2"] == pytest.approx((1 - 3 / 10 + 0) / 2)  # 1 - C(3,2)/C(5,2) = 0.7 for the first
     assert out["pass@4"] == pytest.approx((1 - 0 + 0) / 2)
@@ -46,15 +47,9 @@ def test_benchmark_items_use_the_paper_eval_prompt():
     assert all(item["answer"] for item in items)
 
 
-@pytest.fixture
-def smoke_policy():
-    from dra import policy
-
-    return str(policy.base_policy("smoke"))
-
-
 @pytest.mark.slow
-def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy, tmp_path, monkeypatch):
+def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy_dir, tmp_path, monkeypatch):
+    smoke_policy = str(smoke_policy_dir)
     items = evaluate.mini_items("smoke", limit=6)
     settings = evaluate.PROFILE_SETTINGS["smoke"]
     path = tmp_path / "eval.json"
@@ -81,7 +76,7 @@ def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy, tmp_path
     assert saved["profile"] == "smoke" and "torch" in saved["versions"]
     outcomes = evaluate.load_outcomes(path)
     assert outcomes.shape == (6, settings.n_samples)
-    summary = evaluate.summarize(outcomes)
+    summary = evaluate.pass_at_k_summary(outcomes)
     assert 0.0 <= summary["pass@1_ci_low"] <= summary["pass@1"] <= summary["pass@1_ci_high"] <= 1.0
 
     with pytest.raises(ValueError, match="other settings"):

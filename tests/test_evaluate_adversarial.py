@@ -36,21 +36,21 @@ CASES = [
     case("seed-negative", lambda: EvalSettings(seed=-1), Raises(ValueError, "seed")),
     case("backend-unknown", lambda: EvalSettings(backend="tpu"), Raises(ValueError, "backend")),
     case("batch_size-zero", lambda: EvalSettings(batch_size=0), Raises(ValueError, "batch_size")),
-    case("ci-confidence-95", lambda: evaluate.pass_at_1_ci([[1, 0], [1, 1]], confidence=95), Raises(ValueError, "confidence")),
-    case("ci-confidence-1", lambda: evaluate.pass_at_1_ci([[1, 0], [1, 1]], confidence=1.0), Raises(ValueError, "confidence")),
-    case("ci-confidence-nan", lambda: evaluate.pass_at_1_ci([[1, 0], [1, 1]], confidence=float("nan")),
-         Raises(ValueError, "confidence")),
-    case("ci-resamples-zero", lambda: evaluate.pass_at_1_ci([[1, 0], [1, 1]], n_resamples=0), Raises(ValueError, "n_resamples")),
-    case("ci-seed-float", lambda: evaluate.pass_at_1_ci([[1, 0], [1, 1]], seed=0.5), Raises(TypeError, "seed")),
-    case("ci-outcome-2", lambda: evaluate.pass_at_1_ci([[2, 0], [1, 1]]), Raises(ValueError, "0/1")),
-    case("ci-outcome-nan", lambda: evaluate.pass_at_1_ci([[np.nan, 0], [1, 1]]), Raises(ValueError, "0/1")),
-    case("ci-one-per-problem", lambda: evaluate.pass_at_1_ci([True, False, True, True])[0], 0.75),
-    case("ci-one-problem", lambda: evaluate.pass_at_1_ci([[1, 0]]), Raises(ValueError, "at least 2 problems")),
-    case("summary-k-zero", lambda: evaluate.summarize([[1, 0], [1, 1]], ks=[0]), Raises(ValueError, "k in ks")),
-    case("summary-k-float", lambda: evaluate.summarize([[1, 0], [1, 1]], ks=[2.5]), Raises(TypeError, "k in ks")),
-    case("summary-ks-str", lambda: evaluate.summarize([[1, 0], [1, 1]], ks="12"), Raises(TypeError, "ks")),
-    case("summary-outcome-str", lambda: evaluate.summarize([["a", "b"], ["c", "d"]]), Raises(TypeError, "0/1")),
-    case("summary-k-above-n-left-out", lambda: sorted(evaluate.summarize([[1, 0], [1, 1]], ks=(2, 4))),
+    case("ci-level-95", lambda: evaluate.pass_at_1_interval([[1, 0], [1, 1]], level=95), Raises(ValueError, "level")),
+    case("ci-level-1", lambda: evaluate.pass_at_1_interval([[1, 0], [1, 1]], level=1.0), Raises(ValueError, "level")),
+    case("ci-level-nan", lambda: evaluate.pass_at_1_interval([[1, 0], [1, 1]], level=float("nan")),
+         Raises(ValueError, "level")),
+    case("ci-resamples-zero", lambda: evaluate.pass_at_1_interval([[1, 0], [1, 1]], n_resamples=0), Raises(ValueError, "n_resamples")),
+    case("ci-seed-float", lambda: evaluate.pass_at_1_interval([[1, 0], [1, 1]], seed=0.5), Raises(TypeError, "seed")),
+    case("ci-outcome-2", lambda: evaluate.pass_at_1_interval([[2, 0], [1, 1]]), Raises(ValueError, "0/1")),
+    case("ci-outcome-nan", lambda: evaluate.pass_at_1_interval([[np.nan, 0], [1, 1]]), Raises(ValueError, "0/1")),
+    case("ci-one-per-problem", lambda: evaluate.pass_at_1_interval([True, False, True, True]).estimate, 0.75),
+    case("ci-one-problem", lambda: evaluate.pass_at_1_interval([[1, 0]]), Raises(ValueError, "at least 2 problems")),
+    case("summary-k-zero", lambda: evaluate.pass_at_k_summary([[1, 0], [1, 1]], ks=[0]), Raises(ValueError, "k in ks")),
+    case("summary-k-float", lambda: evaluate.pass_at_k_summary([[1, 0], [1, 1]], ks=[2.5]), Raises(TypeError, "k in ks")),
+    case("summary-ks-str", lambda: evaluate.pass_at_k_summary([[1, 0], [1, 1]], ks="12"), Raises(TypeError, "ks")),
+    case("summary-outcome-str", lambda: evaluate.pass_at_k_summary([["a", "b"], ["c", "d"]]), Raises(TypeError, "0/1")),
+    case("summary-k-above-n-left-out", lambda: sorted(evaluate.pass_at_k_summary([[1, 0], [1, 1]], ks=(2, 4))),
          ["pass@1", "pass@1_ci_high", "pass@1_ci_low", "pass@2", "problems", "samples"]),
     case("path-benchmark-escape", lambda: evaluate.results_path("m", "../../evil", "smoke"), Raises(ValueError, "benchmark")),
     case("path-profile-slash", lambda: evaluate.results_path("m", "aime24", "a/b"), Raises(ValueError, "profile")),
@@ -128,17 +128,9 @@ def test_a_partial_file_of_the_old_sampler_is_refused(tmp_path):
         run(path=path)()
 
 
-@pytest.fixture(scope="module")
-def smoke_policy(tmp_path_factory):
-    from dra import policy
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRA_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        return str(policy.base_policy("smoke"))
-
-
 @pytest.mark.slow
-def test_outcomes_do_not_depend_on_chunk_size_batch_size_or_order(smoke_policy, tmp_path):
+def test_outcomes_do_not_depend_on_chunk_size_batch_size_or_order(smoke_policy_dir, tmp_path):
+    smoke_policy = str(smoke_policy_dir)
     items = evaluate.mini_items("smoke", limit=7)
     settings = replace(SMOKE, n_samples=3, max_new_tokens=40)
     runs = {

@@ -9,6 +9,7 @@ from scipy import stats
 
 from dra import experiment
 from dra.reports import save_result, save_table
+from dra.stats import Interval, holm
 
 
 def fake_results():
@@ -30,16 +31,18 @@ def test_arm_table_mean_and_t_interval():
     assert table.loc["DRA-GRPO", "seeds"] == 3 and math.isnan(table.loc["base", "pass@1 ±"])
 
 
-def test_paired_difference_and_verdict():
-    d = experiment.paired_difference(fake_results(), "dra_grpo", "grpo", "pass@1")
+def test_compare_arms_pairs_seeds_and_verdict():
+    test = experiment.compare_arms(fake_results(), "dra_grpo", "grpo", "pass@1")
     diffs = np.array([0.05, 0.02, 0.09])
     half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)
-    assert (d["mean"], d["low"], d["high"], d["seeds"]) == pytest.approx((diffs.mean(), diffs.mean() - half, diffs.mean() + half, 3))
-    assert experiment.verdict(d) == ("higher" if d["low"] > 0 else "no clear difference")
-    assert experiment.verdict({"seeds": 1, "low": float("nan"), "high": float("nan")}) == "too few seeds"
-    assert experiment.verdict({"seeds": 3, "low": -0.2, "high": -0.1}) == "lower"
-    same = experiment.paired_difference(fake_results(), "dra_grpo", "grpo", "missing_metric")
-    assert same["seeds"] == 0 and experiment.verdict(same) == "too few seeds"
+    d = test.difference
+    assert (d.estimate, d.low, d.high, d.n) == pytest.approx((diffs.mean(), diffs.mean() - half, diffs.mean() + half, 3))
+    assert experiment.verdict(d) == ("higher" if d.low > 0 else "no clear difference")
+    nan = float("nan")
+    assert experiment.verdict(Interval(0.1, nan, nan, 0.95, "t", 1)) == "too few seeds"
+    assert experiment.verdict(Interval(-0.15, -0.2, -0.1, 0.95, "t", 3)) == "lower"
+    same = experiment.compare_arms(fake_results(), "dra_grpo", "grpo", "missing_metric")
+    assert same.difference.n == 0 and experiment.verdict(same.difference) == "too few seeds"
 
 
 def test_curves_frame_is_long_format():
@@ -66,31 +69,29 @@ def test_save_table_writes_markdown_and_latex(tmp_path, monkeypatch):
     assert "\\begin{tabular}" in tex.read_text() and "0.412" in tex.read_text()
 
 
-def test_holm_against_hand_computed_values():
-    # p sorted: 0.01 (x3 = 0.03), 0.02 (x2 = 0.04), 0.04 (x1 = 0.04) -> monotone step-down
-    assert experiment.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
-    assert experiment.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
-    with pytest.raises(ValueError, match="p_values"):
-        experiment.holm([0.1, 95])
-
-
-def test_seeds_for_power_matches_a_simulation():
-    sd, effect = 0.03, 0.02
-    n = experiment.seeds_for_power(sd, effect, alpha=0.025, power=0.8)
-    rng = np.random.default_rng(0)
-    def power(k):
-        diffs = rng.normal(effect, sd, size=(4000, k))
-        return np.mean(stats.ttest_1samp(diffs, 0.0, axis=1).pvalue < 0.025)
-    assert power(n) >= 0.78 and power(n - 1) < 0.81
-    with pytest.raises(ValueError):
-        experiment.seeds_for_power(0.0)
-
-
-def test_paired_test_is_scipys_paired_t_test():
-    result = experiment.paired_test(fake_results(), "dra_grpo", "grpo", "pass@1")
+def test_compare_arms_is_scipys_paired_t_test():
+    result = experiment.compare_arms(fake_results(), "dra_grpo", "grpo", "pass@1")
     expected = stats.ttest_rel([0.45, 0.44, 0.47], [0.40, 0.42, 0.38])
-    assert result["p_value"] == pytest.approx(expected.pvalue)
-    assert result["sd"] == pytest.approx(np.std([0.05, 0.02, 0.09], ddof=1))
+    assert result.p_value == pytest.approx(expected.pvalue)
+    assert result.sd == pytest.approx(np.std([0.05, 0.02, 0.09], ddof=1))
+
+
+def test_claims_table_applies_the_preregistered_rule():
+    """Both primary comparisons clearly positive over 8 seeds: Holm-adjusted p < 0.05 and verdict "yes"; a
+    comparison without results: "too few seeds"; columns as notebook 03 prints them."""
+    rng = np.random.default_rng(0)
+    results = []
+    for arm, shift in (("grpo", 0.0), ("dra_grpo", 0.05), ("dr_grpo", 0.0), ("dra_dr_grpo", 0.04)):
+        for seed, noise in enumerate(rng.normal(0, 0.005, 8)):
+            results.append({"arm": arm, "seed": seed, "evaluation": {"pass@1": 0.4 + shift + noise}})
+    table = experiment.claims_table(results)
+    assert list(table.columns) == ["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "sd",
+                                   "p_holm", "verdict"]
+    primary = table[table.claim == experiment.PRIMARY_CLAIM]
+    p = [experiment.compare_arms(results, a, b).p_value for a, b in (("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"))]
+    assert primary.p_holm.tolist() == pytest.approx(holm(p))
+    assert primary.verdict.tolist() == ["yes", "yes"]
+    assert set(table[table.claim == "the gain comes from redundancy"].verdict) == {"too few seeds"}
 
 
 @pytest.mark.slow

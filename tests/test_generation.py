@@ -11,12 +11,9 @@ from dra import generation, mini, policy
 
 
 @pytest.fixture(scope="module")
-def smoke_policy(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRA_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        path = policy.base_policy("smoke")
-    model, tokenizer = policy.load_policy(path)
-    return path, model, tokenizer
+def smoke_policy(smoke_policy_dir):
+    model, tokenizer = policy.load_policy(smoke_policy_dir)
+    return smoke_policy_dir, model, tokenizer
 
 
 PROMPTS = [mini.prompt_messages(p) for p in mini.make_splits(0).test[:5]]

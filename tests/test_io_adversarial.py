@@ -191,3 +191,16 @@ def test_read_jsonl_raises_on_any_other_bad_line(tmp_path):
     with pytest.raises(BadFileError, match="line 2 is not a JSON object"):
         read_jsonl(not_objects, objects=True)
     assert read_jsonl(not_objects) == [{"step": 1}, [1, 2]]
+
+
+def test_folder_getters_create_nothing_and_writes_create_their_folder(tmp_path, monkeypatch):
+    """Asking where results, figures, runs or caches go leaves the disk alone; the first write makes the folder."""
+    from dra import config
+    from dra.reports import save_result
+
+    for var, getter in (("DRA_RESULTS_DIR", config.results_dir), ("DRA_FIGURES_DIR", config.figures_dir),
+                        ("DRA_RUNS_DIR", config.runs_dir), ("DRA_CACHE_DIR", config.cache_dir)):
+        monkeypatch.setenv(var, str(tmp_path / var))
+        assert getter() == tmp_path / var and not (tmp_path / var).exists()
+    written = save_result("probe", {"x": 1}, "smoke")
+    assert written == tmp_path / "DRA_RESULTS_DIR" / "smoke" / "probe_smoke.json" and written.is_file()

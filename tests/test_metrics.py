@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -103,7 +104,35 @@ def test_group_report_on_known_groups():
     assert report["strategy_shares"] == pytest.approx({"split_first": 0.6, "grid": 0.2, "round_up": 0.2})
     assert report["dominant_strategy"] == "split_first"
     assert report["unrecognised_share"] == pytest.approx(1 / 6)
-    assert report["mean_distinct_correct_strategies"] == pytest.approx(1.5)
+    assert report["distinct_correct_strategies"] == pytest.approx(1.5)
     assert report["accuracy_by_strategy"] == {"grid": 1.0, "round_up": 0.0, "split_first": 1.0, "unknown": 0.0}
     with pytest.raises(ValueError, match="one gold answer per group"):
         metrics.group_report(groups, ["1"])
+
+
+def _metric_keys(record: dict) -> set[str]:
+    """The keys of a record that name a metric: without counts, pass@k and per-sample data."""
+    others = {"n_prompts", "group_size", "problems", "samples", "correct", "strategies"}
+    return {k for k in record if k not in others and not k.startswith("pass@")}
+
+
+def test_every_producer_of_metrics_uses_the_one_vocabulary(tmp_path):
+    """group_report (the base policy's calibration), the experiment's evaluation summary, the trainer's step
+    metrics and the experiment's tables and claims name each metric as `metrics.NAMES` does."""
+    from dra import experiment, train
+
+    problems = [mini.Problem(12, 34), mini.Problem(56, 78)]
+    groups = [[mini.completion(p, s) for s in ("split_first", "grid")] for p in problems]
+    report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
+    assert _metric_keys(report) <= set(metrics.NAMES)
+    outcome = {"correct": [True, False], "length": [100, 120],
+               "label": [{"strategy": "split_first", "format": True}, {"strategy": "grid", "format": True}]}
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"identity": {}, "problems": {f"{p.a}x{p.b}": outcome for p in problems}}))
+    assert _metric_keys(experiment.evaluation_summary(path)) <= set(metrics.NAMES)
+    texts = [text for group in groups for text in group]
+    logged = train.mini_completion_metrics(texts, [{"answer": p.answer, "home_strategy": p.home_strategy}
+                                                   for p in problems for _ in range(2)])
+    assert all(k.startswith("mini/") for k in logged) and {k[5:] for k in logged} <= set(metrics.NAMES)
+    named = {*experiment.METRICS, *(metric for *_, metric in experiment.CLAIMS)}
+    assert {m for m in named if not m.startswith("pass@")} <= set(metrics.NAMES)

@@ -18,11 +18,8 @@ TEXTS = [mini.completion(RNG.choice(mini.make_splits(0).rl), strategy) for strat
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRA_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
-        path = policy.base_policy("smoke")
-    return policy.load_policy(path)
+def smoke(smoke_policy_dir):
+    return policy.load_policy(smoke_policy_dir)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from scipy import stats
 
 from dra import study
 from dra.rewards import paper_reward
+from dra.stats import pool_effects
 
 
 def direct_pvalue(rewards_row, emb_group):
@@ -52,7 +53,7 @@ def test_undefined_prompts_are_nan_and_counted_separately():
     emb = rng.normal(size=(10, 6, 8))
     rho, p = study.prompt_pvalues(rewards, emb)
     assert np.isnan(p[:4]).all() and not np.isnan(p[4:]).any()
-    summary = study.summarize(p)
+    summary = study.significant_share(p)
     assert summary.n_prompts == 10 and summary.n_defined == 6
     assert summary.share_undefined == pytest.approx(0.4)
     assert summary.n_significant == int((p[4:] < 0.05).sum())
@@ -65,18 +66,18 @@ def test_fewer_than_three_pairs_is_undefined():
 
 def test_wilson_interval_and_share():
     p = np.array([0.01] * 3 + [0.5] * 17 + [np.nan] * 5)
-    s = study.summarize(p)
+    s = study.significant_share(p)
     ci = stats.binomtest(3, 20).proportion_ci(method="wilson")
-    assert (s.share_significant, s.ci_low, s.ci_high) == pytest.approx((0.15, ci.low, ci.high))
+    assert (s.share.estimate, s.share.low, s.share.high) == pytest.approx((0.15, ci.low, ci.high))
 
 
 def test_cluster_bootstrap_interval_brackets_share():
     rng = np.random.default_rng(3)
     p = rng.uniform(size=300)
     clusters = np.repeat(np.arange(50), 6)
-    s = study.summarize(p, clusters=clusters)
-    assert s.ci_method == "cluster bootstrap"
-    assert s.ci_low <= s.share_significant <= s.ci_high
+    s = study.significant_share(p, clusters=clusters)
+    assert s.share.method == "cluster bootstrap" and s.share.n == 50
+    assert s.share.low <= s.share.estimate <= s.share.high
 
 
 def test_group_rewards_agree_with_the_reward_functions():
@@ -151,12 +152,12 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_policy_groups_sample_and_grade_at_smoke_scale():
+def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
     from dra import mini, policy
 
     config = policy.policy_config("smoke")
-    path = policy.base_policy(config=config)
+    path = smoke_policy_dir
     problems = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation).test[:4]
     records = mini.prompt_records(problems, config.system_prompt)
     timer = study.StageTimer()
@@ -344,57 +345,6 @@ def test_prompt_effects_rejects_a_bad_covariate():
         study.prompt_effects(rng.normal(size=(2, 4)), rng.normal(size=(2, 4, 3)), covariate=np.full((2, 4), np.nan))
 
 
-def direct_dersimonian_laird(y, v, clusters):
-    """Textbook DerSimonian-Laird and a CR1 cluster-robust t interval, written out prompt by prompt."""
-    k = len(y)
-    w = [1 / vi for vi in v]
-    mu_fe = sum(wi * yi for wi, yi in zip(w, y)) / sum(w)
-    q = sum(wi * (yi - mu_fe) ** 2 for wi, yi in zip(w, y))
-    tau2 = max(0.0, (q - (k - 1)) / (sum(w) - sum(wi**2 for wi in w) / sum(w)))
-    ws = [1 / (vi + tau2) for vi in v]
-    mu = sum(wi * yi for wi, yi in zip(ws, y)) / sum(ws)
-    scores = {}
-    for c, wi, yi in zip(clusters, ws, y):
-        scores[c] = scores.get(c, 0.0) + wi * (yi - mu)
-    n_c = len(scores)
-    se = np.sqrt(n_c / (n_c - 1) * sum(s**2 for s in scores.values())) / sum(ws)
-    half = stats.t.ppf(0.975, n_c - 1) * se
-    return mu, tau2, max(0.0, (q - (k - 1)) / q), mu - half, mu + half
-
-
-def test_pool_effects_matches_textbook_dersimonian_laird():
-    rng = np.random.default_rng(9)
-    y, v = rng.normal(0.3, 0.3, size=40), rng.uniform(0.02, 0.2, size=40)
-    y[3], v[5] = np.nan, 0.0  # undefined: counted, not pooled
-    keep = ~np.isnan(y) & (v > 0)
-    clusters = np.arange(40) // 4
-    for c in (None, clusters):
-        got = study.pool_effects(y, v, clusters=c, weighting="inverse_variance")
-        want = direct_dersimonian_laird(y[keep], v[keep], np.arange(40)[keep] if c is None else c[keep])
-        assert (got.estimate, got.tau2, got.i2, got.ci_low, got.ci_high) == pytest.approx(want, abs=1e-12)
-        assert (got.n_prompts, got.n_defined) == (40, 38)
-    # equal weighting: the common within variance is the mean, the estimate the plain mean, the interval
-    # the one-sample t interval, tau2 the spread beyond that variance
-    eq = study.pool_effects(y, v)
-    assert eq.estimate == pytest.approx(y[keep].mean())
-    assert eq.tau2 == pytest.approx(max(0.0, y[keep].var(ddof=1) - v[keep].mean()))
-    t_ci = stats.ttest_1samp(y[keep], 0).confidence_interval()
-    assert (eq.ci_low, eq.ci_high) == pytest.approx((t_ci.low, t_ci.high))
-
-
-def test_pool_effects_rejects_bad_input_and_handles_too_few():
-    with pytest.raises(ValueError, match="same length"):
-        study.pool_effects(np.ones(3), np.ones(4))
-    with pytest.raises(ValueError, match="confidence"):
-        study.pool_effects(np.ones(3), np.ones(3), confidence=95)
-    with pytest.raises(ValueError, match="weighting"):
-        study.pool_effects(np.ones(3), np.ones(3), weighting="fixed")
-    with pytest.raises(ValueError, match="clusters"):
-        study.pool_effects(np.ones(3), np.ones(3), clusters=[0, 1])
-    few = study.pool_effects(np.array([0.2, np.nan]), np.array([0.1, 0.1]))
-    assert np.isnan(few.estimate) and few.n_defined == 1 and few.ci_method == "none"
-
-
 def coverage(rng, g, binary, n_prompts, reps, weighting="equal", clusters=None, pool_by_cluster=True):
     """Share of simulated studies whose pooled interval contains the mean per-prompt rho of the population
     (itself estimated from 20,000 simulated prompts)."""
@@ -403,9 +353,9 @@ def coverage(rng, g, binary, n_prompts, reps, weighting="equal", clusters=None, 
     hits = []
     for _ in range(reps):
         eff = study.prompt_effects(*associated_groups(rng, n_prompts, g, binary, clusters=clusters))
-        pooled = study.pool_effects(eff.rho, eff.null_variance, clusters=clusters if pool_by_cluster else None,
+        pooled = pool_effects(eff.rho, eff.null_variance, clusters=clusters if pool_by_cluster else None,
                                     weighting=weighting)
-        hits.append(pooled.ci_low <= truth <= pooled.ci_high)
+        hits.append(pooled.interval.low <= truth <= pooled.interval.high)
     return np.mean(hits)
 
 
@@ -440,11 +390,11 @@ def test_share_rises_with_g_but_the_pooled_effect_barely_moves():
     for g in (4, 6, 8):
         eff = study.prompt_effects(rewards[:, :g], emb[:, :g], max_permutations=2000)
         shares[g] = (np.mean(eff.p_spearman < 0.05), np.mean(eff.p_permutation < 0.05))
-        pooled[g] = study.pool_effects(eff.rho, eff.null_variance)
+        pooled[g] = pool_effects(eff.rho, eff.null_variance)
     assert shares[4] < shares[6] < shares[8]  # elementwise: both tests
     assert shares[8][0] - shares[4][0] > 0.3 and shares[8][1] - shares[4][1] > 0.5
-    assert pooled[8].ci_low <= pooled[6].estimate <= pooled[8].ci_high
-    assert 0.85 * pooled[8].estimate < pooled[4].estimate < pooled[8].estimate
+    assert pooled[8].interval.low <= pooled[6].interval.estimate <= pooled[8].interval.high
+    assert 0.85 * pooled[8].interval.estimate < pooled[4].interval.estimate < pooled[8].interval.estimate
 
 
 def text_groups(rng, n_prompts, g):

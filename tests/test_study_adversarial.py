@@ -19,30 +19,30 @@ GOOD_P = [0.01, 0.2, float("nan"), 0.04, 0.9]
     (["a", "b"], ValueError, "could not convert|p must"),
     ({"a": 1}, TypeError, "p must"),
 ])
-def test_summarize_refuses_values_that_are_not_p_values(p, error, message):
+def test_significant_share_refuses_values_that_are_not_p_values(p, error, message):
     with pytest.raises((error, TypeError, ValueError), match=message):
-        study.summarize(p)
+        study.significant_share(p)
 
 
 @pytest.mark.parametrize("alpha", [95, 0, 1, -0.05, float("nan"), True, "0.05"])
-def test_summarize_refuses_alpha_outside_0_1(alpha):
+def test_significant_share_refuses_alpha_outside_0_1(alpha):
     with pytest.raises((TypeError, ValueError), match="alpha"):
-        study.summarize(GOOD_P, alpha=alpha)
+        study.significant_share(GOOD_P, alpha=alpha)
 
 
-def test_summarize_refuses_clusters_of_the_wrong_length():
+def test_significant_share_refuses_clusters_of_the_wrong_length():
     with pytest.raises(ValueError, match="clusters"):
-        study.summarize(GOOD_P, clusters=[0, 0, 1])
+        study.significant_share(GOOD_P, clusters=[0, 0, 1])
 
 
-def test_summarize_documented_results_on_edge_cases():
-    empty = study.summarize([])
-    assert empty.n_defined == 0 and math.isnan(empty.share_significant) and empty.ci_method == "none"
-    undefined = study.summarize([float("nan")] * 3)
-    assert undefined.n_defined == 0 and math.isnan(undefined.ci_low) and undefined.share_undefined == 1.0
-    exact = study.summarize(GOOD_P)
-    assert (exact.n_defined, exact.n_significant) == (4, 2) and exact.share_significant == 0.5
-    assert exact.ci_low < 0.5 < exact.ci_high
+def test_significant_share_documented_results_on_edge_cases():
+    empty = study.significant_share([])
+    assert empty.n_defined == 0 and math.isnan(empty.share.estimate) and empty.share.method == "none"
+    undefined = study.significant_share([float("nan")] * 3)
+    assert undefined.n_defined == 0 and math.isnan(undefined.share.low) and undefined.share_undefined == 1.0
+    exact = study.significant_share(GOOD_P)
+    assert (exact.n_defined, exact.n_significant) == (4, 2) and exact.share.estimate == 0.5
+    assert exact.share.low < 0.5 < exact.share.high
 
 
 @pytest.mark.parametrize("rewards, embeddings, message", [

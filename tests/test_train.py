@@ -53,6 +53,61 @@ def test_adjust_negative_false_keeps_non_positive_sums():
     torch.testing.assert_close(adjusted[keep], rewards[keep])
 
 
+def _mean_similarity(emb: torch.Tensor, set_size: int) -> float:
+    """Mean cosine between distinct members of each consecutive set of `set_size` rows, from the full matrix."""
+    units = torch.nn.functional.normalize(emb.double(), dim=-1).view(-1, set_size, emb.shape[1])
+    sim = units @ units.transpose(1, 2)
+    off = ~torch.eye(set_size, dtype=torch.bool)
+    return sim[:, off].mean().item()
+
+
+@pytest.mark.parametrize("scope, device_batch_size, per_device, set_size", [
+    ("group", None, 9, 6),   # the paper's formula: each prompt's 6
+    ("device", 9, 3, 9),     # the authors' code with an explicit slice that splits the middle group
+    ("device", None, 3, 3),  # the slice defaults to the per-device batch
+])
+def test_trainer_weights_and_logged_similarity_are_the_kernels(scope, device_batch_size, per_device, set_size):
+    rewards = all_rewards_per_func()
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    args = options(dra_scope=scope, dra_device_batch_size=device_batch_size, per_device_train_batch_size=per_device,
+                   num_generations=6, generation_batch_size=18)
+    assert args.dra_slice_size() == (None if scope == "group" else set_size)
+    adjusted, stats = train.adjust_reward_rows(rewards, emb, WEIGHTS, 6, args)
+    summed = (rewards * WEIGHTS).sum(1)
+    want = dra.adjust_rewards(summed, emb, 6, scope=scope, device_batch_size=args.dra_slice_size())
+    torch.testing.assert_close((adjusted * WEIGHTS).sum(1), want)
+    assert stats["dra/group_similarity"] == pytest.approx(_mean_similarity(emb, set_size), rel=1e-5)
+
+
+def test_trainer_and_kernel_refuse_the_same_scopes():
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    summed = (all_rewards_per_func() * WEIGHTS).sum(1)
+    args = options(dra_scope="device", dra_device_batch_size=4, per_device_train_batch_size=6, num_generations=6,
+                   generation_batch_size=18)
+    message = "not divisible by device_batch_size=4"
+    with pytest.raises(ValueError, match=message):
+        train.adjust_reward_rows(all_rewards_per_func(), emb, WEIGHTS, 6, args)
+    with pytest.raises(ValueError, match=message):
+        dra.adjust_rewards(summed, emb, 6, scope="device", device_batch_size=4)
+    with pytest.raises(ValueError, match="only applies to dra_scope: device"):
+        options(dra_scope="group", dra_device_batch_size=4)
+    with pytest.raises(ValueError, match="only applies to scope='device'"):
+        dra.adjust_rewards(summed, emb, 6, scope="group", device_batch_size=4)
+
+
+def test_the_trainer_never_builds_the_similarity_matrix_for_the_papers_kernel(monkeypatch):
+    """Graph cut with cosines as they are: weights and the logged similarity come from row sums alone."""
+    from dra import kernels
+
+    def no_matrix(*_):
+        raise AssertionError("the G x G similarity matrix was built")
+
+    monkeypatch.setattr(kernels, "_gram", no_matrix)
+    emb = torch.from_numpy(HashingEmbedder().encode(all_completions()))
+    _, stats = train.adjust_reward_rows(all_rewards_per_func(), emb, WEIGHTS, 6, options())
+    assert stats["dra/group_similarity"] == pytest.approx(_mean_similarity(emb, 6), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_two_processes_with_split_groups_equal_one_process(tmp_path):
     out = tmp_path / "result.json"

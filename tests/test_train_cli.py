@@ -106,7 +106,8 @@ BROKEN = [
     ("scale-unknown", {"scale_rewards": "batchy"}, "scale_rewards must be one of group, batch, none"),
     ("processes-zero", {"num_processes": 0}, "num_processes must be a positive integer"),
     ("max-train-prompts-zero", {"max_train_prompts": 0}, "max_train_prompts must be a positive integer or null"),
-    ("device-batch-zero", {"dra_device_batch_size": 0}, "dra_device_batch_size must be"),
+    ("device-batch-zero", {"dra_scope": "device", "dra_device_batch_size": 0}, "dra_device_batch_size must be"),
+    ("device-batch-group-scope", {"dra_device_batch_size": 4}, "only applies to dra_scope: device"),
     ("device-slices", {"dra_scope": "device", "dra_device_batch_size": 5}, "slices of 5"),
     ("generation-batch", {"num_processes": 5}, "generation_batch_size 48 is not a multiple of the global batch 20"),
     ("groups-split", {"num_processes": 5}, r"80 completions per optimiser step \(on 5 processes\) is not a multiple "
