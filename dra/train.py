@@ -41,6 +41,7 @@ from dra.embed import embedding_text
 from dra.io import BadFileError, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
+from dra.progress import label_training_progress
 from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
 
 REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
@@ -385,8 +386,15 @@ def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) ->
             "mini/dominant_share": share, "mini/home_share": home}
 
 
+def describe_run(training_args: DRAGRPOConfig) -> str:
+    """What a run's progress bar calls it by default, e.g. "DRA-Dr. GRPO seed 3"."""
+    method = "Dr. GRPO" if training_args.loss_type == "dr_grpo" else "GRPO"
+    return f"{'DRA-' if training_args.dra else ''}{method} seed {training_args.seed}"
+
+
 def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
-                  embedder=None) -> DRAGRPOTrainer:
+                  embedder=None, progress_label: str | None = None) -> DRAGRPOTrainer:
+    """The trainer of a recipe; its progress bar is labelled `progress_label` (default: `describe_run`)."""
     from transformers import AutoTokenizer
 
     unknown = [name for name in recipe.reward_funcs if name not in REWARD_FUNCS]
@@ -406,6 +414,7 @@ def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
     )
     trainer.add_callback(JsonlMetricsCallback(Path(training_args.output_dir) / METRICS_FILE,
                                               extra={"profile": recipe.profile, "seed": training_args.seed}))
+    label_training_progress(trainer, progress_label or describe_run(training_args))
     return trainer
 
 
@@ -416,9 +425,11 @@ def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return last_complete_checkpoint(output_dir)
 
 
-def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None) -> Path:
-    """Train (resuming from the last checkpoint in output_dir, if any) and save the final model."""
-    trainer = build_trainer(recipe, training_args, embedder=embedder)
+def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None,
+          progress_label: str | None = None) -> Path:
+    """Train (resuming from the last checkpoint in output_dir, if any) and save the final model; the progress
+    bar says `progress_label` (default: `describe_run`, e.g. "DRA-GRPO seed 0")."""
+    trainer = build_trainer(recipe, training_args, embedder=embedder, progress_label=progress_label)
     trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     trainer.save_model(training_args.output_dir)
     return Path(training_args.output_dir)
