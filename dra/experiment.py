@@ -465,19 +465,37 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
     """
     import argparse
+    import copy
+    import inspect
 
-    parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """The docstring's layout kept, every option's default shown as it is typed (lists as words; options
+        whose default is "the profile's" say so in their help instead of "(default: None)")."""
+
+        def _get_help_string(self, action):
+            return action.help if action.default is None else super()._get_help_string(action)
+
+        def _expand_help(self, action):
+            if isinstance(action.default, list):
+                action = copy.copy(action)
+                action.default = " ".join(map(str, action.default)) or "none"
+            return super()._expand_help(action)
+
+    profile_seeds = "; ".join(f"{name}: {', '.join(map(str, s['seeds']))}" for name, s in EXPERIMENT_PROFILES.items())
+    parser = argparse.ArgumentParser(prog="python -m dra.experiment", description=inspect.cleandoc(main.__doc__),
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
-                        help="smoke or mini (default: mini)")
+                        help="smoke (seconds, a check) or mini (the pre-registered experiment)")
     parser.add_argument("--arms", nargs="+", default=list(PRIMARY_ARMS), metavar="ARM",
-                        help=f"arms to run (default: the paper's four); any of {', '.join(recipes.arms('mini'))}")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="training seeds (default: the profile's, mini: 0-7)")
+                        help=f"arms to run, by default the paper's four; any of {', '.join(recipes.arms('mini'))}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
+                        help=f"training seeds (default: the profile's; {profile_seeds})")
     parser.add_argument("--split", default="test", choices=["validation", "test"],
-                        help="evaluation split (default: test; tune on validation only)")
+                        help="evaluation split (tune on validation only)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="recipe overrides (YAML values), e.g. learning_rate=1e-5 max_steps=200")
-    parser.add_argument("--skip-base", action="store_true", help="leave the base policy's evaluation to another process")
+    parser.add_argument("--skip-base", action="store_true",
+                        help="leave the base policy's evaluation to another process")
     args = parser.parse_args(argv)
     unknown = [arm for arm in args.arms if arm not in recipes.arms(args.profile)]
     if unknown:
