@@ -17,10 +17,13 @@ import html
 import math
 import numbers
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from dra.config import COMMITTED_PROFILES, figures_dir, results_dir
 from dra.io import atomic_path, provenance, write_json, write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def output_dir(base: Path, profile: str) -> Path:
@@ -56,6 +59,8 @@ def save_table(table, name: str, profile: str, float_format: str = "{:.3f}") -> 
 # ------------------------------------------------------------------------------------------------ showing
 
 MISSING = "–"  # how a NaN or None cell reads in a shown table
+# Column name (a string, a G value, a (metric, G) tuple) -> format string such as "{:.1%}", or a function.
+ColumnFormats = Mapping[Any, str | Callable[[Any], str]]
 
 
 def _is_missing(value: Any) -> bool:
@@ -75,7 +80,7 @@ def _format_cell(value: Any, digits: int) -> str:
     return str(value)
 
 
-def format_table(table, digits: int = 3, formats: Mapping[str, str | Callable[[Any], str]] | None = None):
+def format_table(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None) -> pd.DataFrame:
     """`table` (a pandas DataFrame) with every cell as display text: floats with `digits` decimals, integers
     with thousands separators, NaN as "–"; `formats` maps a column to a format string (e.g. "{:.1%}") or a
     function for that column's values."""
@@ -94,7 +99,7 @@ def format_table(table, digits: int = 3, formats: Mapping[str, str | Callable[[A
     return table.apply(lambda column: column.map(column_formatter(column.name)))
 
 
-def table_bundle(table, digits: int = 3, formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+def table_bundle(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None,
                  title: str | None = None, index: bool = True) -> dict[str, str]:
     """The display bundle of `show_table`: {"text/html": ..., "text/plain": ...}, both from the same
     formatted cells, deterministic (no random ids, so nbval can compare them run to run)."""
@@ -105,7 +110,7 @@ def table_bundle(table, digits: int = 3, formats: Mapping[str, str | Callable[[A
             "text/plain": heading_text + shown.to_string(index=index)}
 
 
-def show_table(table, digits: int = 3, formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+def show_table(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None,
                title: str | None = None, index: bool = True) -> None:
     """Display `table` in a notebook as an HTML table with formatted numbers (see `format_table`); outside
     a notebook the same cells print as aligned text."""
