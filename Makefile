@@ -8,14 +8,15 @@ PROFILE ?= mini
 export DRA_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help env test reproduce lab clean
+.PHONY: help env test reproduce lab sync-notebooks clean
 
 help:  ## list the targets
-	@echo "make env        build .venv (pinned versions; torch CPU build first)"
-	@echo "make test       unit tests + every notebook at the smoke profile under nbval (what CI runs)"
-	@echo "make reproduce  every notebook at PROFILE=$(PROFILE) into notebooks/executed/ (reruns only what is stale)"
-	@echo "make lab        JupyterLab on notebooks/ (notebooks default to the smoke profile; set DRA_PROFILE=mini)"
-	@echo "make clean      remove caches (never results, figures or trained models)"
+	@echo "make env             build .venv (pinned versions; torch CPU build first)"
+	@echo "make test            unit tests + every notebook with profile=smoke under nbval (what CI runs)"
+	@echo "make reproduce       every notebook at PROFILE=$(PROFILE) into notebooks/executed/ (reruns only what is stale)"
+	@echo "make lab             JupyterLab on notebooks/ (notebooks run at the profile in their parameters cell: mini)"
+	@echo "make sync-notebooks  bring notebooks/*.ipynb and their paired notebooks/py/*.py up to date (jupytext)"
+	@echo "make clean           remove caches (never results, figures or trained models)"
 
 # The venv is a file target: its stamp is newer than the files that define it.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -32,11 +33,18 @@ env: $(VENV)/.installed
 # if a test wrote into the repository's runs/), then every notebook at the smoke profile under nbval,
 # run as a user runs them (no redirected folders): smoke outputs go to ignored subfolders (figures/smoke/,
 # data/smoke/), and the check after it fails if a notebook changed any tracked or unignored file. No test
-# touches the network.
+# touches the network. The notebooks' parameters cell says profile = "mini"; papermill --prepare-only writes
+# each with profile = "smoke" injected (nothing runs, the nbval reference outputs stay) into .cache/nbval/,
+# and nbval runs those copies.
+SMOKE_NOTEBOOKS := $(patsubst notebooks/%,.cache/nbval/%,$(NOTEBOOKS))
+
 test: $(VENV)/.installed
 	@tmp=$$(mktemp -d) && HF_HUB_OFFLINE=1 DRA_FIGURES_DIR=$$tmp/figures DRA_RESULTS_DIR=$$tmp/data $(PY) -m pytest tests -q
+	@rm -rf .cache/nbval && mkdir -p .cache/nbval && for notebook in $(NOTEBOOKS); do \
+	$(VENV)/bin/papermill --log-level WARNING --prepare-only -p profile smoke $$notebook .cache/nbval/$$(basename $$notebook) \
+	|| exit 1; done
 	@before=$$(git status --porcelain 2>/dev/null; git diff 2>/dev/null | sha1sum) && \
-	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider && \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax $(SMOKE_NOTEBOOKS) -q -p no:cacheprovider && \
 	after=$$(git status --porcelain 2>/dev/null; git diff 2>/dev/null | sha1sum) && \
 	if [ "$$before" != "$$after" ]; then echo "notebooks at the smoke profile changed the working tree:"; \
 	git status --short; exit 1; fi
@@ -58,8 +66,15 @@ notebooks/executed/%_$(PROFILE).ipynb: notebooks/%.ipynb $(LIBRARY) | $(VENV)/.i
 # The tables read the training results.
 notebooks/executed/04_benchmark_tables_$(PROFILE).ipynb: notebooks/executed/03_dra_training_$(PROFILE).ipynb
 
+# The notebooks run at the profile in their parameters cell (mini, the library's default); the message says how
+# to change it. Progress bars are widgets (ipywidgets); saving a notebook also updates its notebooks/py/ pair.
 lab: $(VENV)/.installed
+	@echo "Notebooks run at profile = \"mini\" (their parameters cell; notebook 01 takes about 13 min on 2 cores, plus"
+	@echo "about 30 min to train the mini base policy once). For a 30-second look, set profile = \"smoke\" in that cell."
 	$(VENV)/bin/jupyter lab notebooks
+
+sync-notebooks: $(VENV)/.installed
+	$(VENV)/bin/jupytext --sync $(NOTEBOOKS)
 
 # Caches only (embeddings, downloads, logs, build files): results in data/ and figures/, executed notebooks and
 # trained models in runs/ are never deleted here.

@@ -162,13 +162,15 @@ def evaluate(
     chunk_size: int = 64,
     path: Path | None = None,
     annotate: Callable[[str], Any] | None = None,
+    progress_label: str | None = None,
 ) -> Path:
     """Sample `settings.n_samples` completions per item, grade them, and write/extend the results file.
 
     `model`: local path or Hub id (or a loaded model, with `model_label` naming it). Items need `id`,
     `prompt` (chat messages or a string) and `answer`. Each problem's record keeps, per sample, whether it
     was correct, its length in characters and, with `annotate`, a label of the text (e.g. the mini world's
-    strategy). `chunk_size` problems are sampled between two saves; it does not change the outcomes.
+    strategy). `chunk_size` problems are sampled between two saves; it does not change the outcomes. The
+    progress bar says `progress_label` (default: the benchmark's name).
     Returns the results file's path.
     """
     label = _model_label(model, model_label)
@@ -183,7 +185,8 @@ def evaluate(
                 "profile": safe_name(profile, "profile"), "settings": asdict(settings), "sampling": SAMPLING}
     done = _load_partial(path, identity)
     todo = [item for item in items if str(item["id"]) not in done]
-    with tqdm(total=len(items), initial=len(items) - len(todo), desc=benchmark, unit="problem") as bar:
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc=progress_label or benchmark,
+              unit="problem") as bar:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]
             completions = generation.sample_groups(

@@ -22,6 +22,8 @@ analysis, and `dra.stats.seeds_for_power` its power rule.
 from __future__ import annotations
 
 import argparse
+import copy
+import inspect
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -106,11 +108,13 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     }
 
 
-def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int, split: str) -> dict[str, Any]:
+def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int, split: str,
+                    progress_label: str | None = None) -> dict[str, Any]:
     items = evaluate.mini_items(profile, limit=eval_prompts, split=split)
     path = runs_dir() / "evals" / profile / f"{label}_{split}.json"
     evaluate.evaluate(str(model_dir), items, benchmark=f"mini_{split}", profile=profile,
-                      settings=evaluate.PROFILE_SETTINGS[profile], path=path, annotate=_annotate)
+                      settings=evaluate.PROFILE_SETTINGS[profile], path=path, annotate=_annotate,
+                      progress_label=f"evaluating {progress_label or label} on {split}")
     return evaluation_summary(path)
 
 
@@ -130,7 +134,14 @@ def train_key(profile: str, mapping: dict[str, Any]) -> str:
     return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping, "base_policy": policy.policy_config(profile).key()})
 
 
-def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> Path:
+def run_label(arm: str, seed: int, position: tuple[int, int] | None = None) -> str:
+    """What the progress bars call a run: "DRA-GRPO seed 1", with "run 5/24" when it is part of a grid."""
+    label = f"{ARM_LABELS.get(arm, arm)} seed {seed}"
+    return f"{label}, run {position[0]}/{position[1]}" if position else label
+
+
+def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None,
+              progress_label: str | None = None) -> Path:
     """Train one (arm, seed[, overrides]) run, or resume it, or return it when finished by the same config."""
     from dra import train  # TRL: imported only when a run trains
 
@@ -140,14 +151,17 @@ def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | Non
     done = run_dir / "training_done.json"
     if done.exists() and read_json(done, what="training marker").get("key") == key:
         return run_dir
-    train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}))
+    train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}),
+                progress_label=progress_label or run_label(arm, seed))
     write_json(done, {"key": key, "recipe": mapping})
     return run_dir
 
 
 def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "test",
-            overrides: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
-    """Train (or resume, or reuse) one arm at one seed, evaluate it on `split`, and write its results file."""
+            overrides: dict[str, Any] | None = None, name: str | None = None,
+            progress_label: str | None = None) -> dict[str, Any]:
+    """Train (or resume, or reuse) one arm at one seed, evaluate it on `split`, and write its results file;
+    the progress bars say `progress_label` (default: `run_label`)."""
     mapping = arm_recipe(profile, arm, seed, overrides)
     tkey = train_key(profile, mapping)
     key = result_key(tkey, split, eval_prompts, profile)
@@ -155,10 +169,12 @@ def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "
     out = results_file(profile, name, split)
     if (saved := _cached(out, key)) is not None:
         return saved
-    run_dir = train_run(profile, arm, seed, overrides)
+    progress_label = progress_label or run_label(arm, seed)
+    run_dir = train_run(profile, arm, seed, overrides, progress_label)
     result = {
         "key": key, "arm": arm, "seed": seed, "split": split, "overrides": overrides or {},
-        "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}_{tkey}", profile, eval_prompts, split),
+        "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}_{tkey}", profile, eval_prompts, split,
+                                      progress_label),
         "curve": training_curve(run_dir),
         **provenance(profile, seed, recipe=mapping, train_key=tkey, base_policy=policy.policy_config(profile).key()),
     }
@@ -175,7 +191,8 @@ def run_base(profile: str, eval_prompts: int, split: str = "test") -> dict[str, 
         return saved
     model_dir = policy.base_policy(config=config)
     result = {"key": key, "arm": "base", "seed": None, "split": split,
-              "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split),
+              "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
+                                            "the base policy"),
               **provenance(profile, base_policy=config.key())}
     write_json(out, result)
     return result
@@ -189,12 +206,13 @@ def run_experiment(profile: str, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequ
     settings = EXPERIMENT_PROFILES[profile]
     seeds = settings["seeds"] if seeds is None else seeds
     results = [run_base(profile, settings["eval_prompts"], split)] if base else []
-    for seed in seeds:
-        for arm in arms:
-            name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
-            results.append(run_arm(profile, arm, seed, settings["eval_prompts"], split, overrides, name))
-            if report is not None:
-                report(results[-1])
+    grid = [(seed, arm) for seed in seeds for arm in arms]
+    for position, (seed, arm) in enumerate(grid, start=1):
+        name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
+        results.append(run_arm(profile, arm, seed, settings["eval_prompts"], split, overrides, name,
+                               run_label(arm, seed, (position, len(grid)))))
+        if report is not None:
+            report(results[-1])
     return results
 
 
@@ -367,7 +385,8 @@ def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = 
         with tempfile.TemporaryDirectory() as scratch:
             overrides = {"max_steps": steps, "save_strategy": "no", "output_dir": scratch,
                          **({"dra_embedder": embedder} if embedder else {})}
-            train.train(*train.configs_from_mapping({**arm_recipe(profile, arm, seed), **overrides}))
+            train.train(*train.configs_from_mapping({**arm_recipe(profile, arm, seed), **overrides}),
+                        progress_label=f"overhead: {ARM_LABELS[arm]}" + (f" ({embedder})" if embedder else ""))
             curve = training_curve(Path(scratch))
         timed = curve[1:] if len(curve) > 1 else curve
         rows.append({
@@ -415,18 +434,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
     """
-    parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """The docstring's layout kept, every option's default shown as it is typed (lists as words; options
+        whose default is "the profile's" say so in their help instead of "(default: None)")."""
+
+        def _get_help_string(self, action):
+            return action.help if action.default is None else super()._get_help_string(action)
+
+        def _expand_help(self, action):
+            if isinstance(action.default, list):
+                action = copy.copy(action)
+                action.default = " ".join(map(str, action.default)) or "none"
+            return super()._expand_help(action)
+
+    profile_seeds = "; ".join(f"{name}: {', '.join(map(str, s['seeds']))}" for name, s in EXPERIMENT_PROFILES.items())
+    parser = argparse.ArgumentParser(prog="python -m dra.experiment", description=inspect.cleandoc(main.__doc__),
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
-                        help="smoke or mini (default: mini)")
+                        help="smoke (seconds, a check) or mini (the pre-registered experiment)")
     parser.add_argument("--arms", nargs="+", default=list(PRIMARY_ARMS), metavar="ARM",
-                        help=f"arms to run (default: the paper's four); any of {', '.join(recipes.arms('mini'))}")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="training seeds (default: the profile's, mini: 0-7)")
+                        help=f"arms to run, by default the paper's four; any of {', '.join(recipes.arms('mini'))}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
+                        help=f"training seeds (default: the profile's; {profile_seeds})")
     parser.add_argument("--split", default="test", choices=["validation", "test"],
-                        help="evaluation split (default: test; tune on validation only)")
+                        help="evaluation split (tune on validation only)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="recipe overrides (YAML values), e.g. learning_rate=1e-5 max_steps=200")
-    parser.add_argument("--skip-base", action="store_true", help="leave the base policy's evaluation to another process")
+    parser.add_argument("--skip-base", action="store_true",
+                        help="leave the base policy's evaluation to another process")
     args = parser.parse_args(argv)
     unknown = [arm for arm in args.arms if arm not in recipes.arms(args.profile)]
     if unknown:

@@ -62,7 +62,7 @@ def sample_groups(
     backend: str = "transformers",
     batch_size: int = 256,
     tokenizer: Any = None,
-    progress: bool = False,
+    progress: bool | str = False,
     vllm_kwargs: dict[str, Any] | None = None,
     seeds: Sequence[int] | None = None,
 ) -> list[list[str]]:
@@ -74,7 +74,8 @@ def sample_groups(
     sequences (prompts x group_size) generated together by the transformers backend; at least one prompt's
     group is always generated at once. `vllm_kwargs` go to ``vllm.LLM(...)`` when it is built here
     (e.g. ``gpu_memory_utilization``, ``max_model_len``, ``dtype``). `seeds`: one seed per prompt instead of
-    `seed` (see the module docstring). Bad arguments raise TypeError/ValueError naming them, before any
+    `seed` (see the module docstring). `progress`: True shows a progress bar labelled "sampling", a string
+    shows one labelled with it (e.g. "sampling 3000 prompts x 6"). Bad arguments raise TypeError/ValueError naming them, before any
     model is loaded.
     """
     prompts = _check_arguments(prompts, group_size, temperature, top_p, max_new_tokens, batch_size, backend, seed)
@@ -124,8 +125,9 @@ def _sample_transformers(model, prompts, group_size, *, temperature, top_p, max_
     model.eval()
     groups: list[list[str]] = []
     starts = range(0, len(ids), prompts_per_batch)
+    label = progress if isinstance(progress, str) else "sampling"
     try:
-        for batch_index, start in enumerate(tqdm(starts, desc="sampling", disable=not progress)):
+        for batch_index, start in enumerate(tqdm(starts, desc=label, disable=not progress, unit="batch")):
             batch = ids[start:start + prompts_per_batch]
             input_ids, attention_mask = _left_pad(batch, pad_id, model.device)
             if greedy:
@@ -223,7 +225,7 @@ def _sample_vllm(model, prompts, group_size, *, temperature, top_p, max_new_toke
 
     ids = prompt_token_ids(llm.get_tokenizer(), prompts)
     sampling = params(seed) if seeds is None else [params(s) for s in seeds]
-    outputs = llm.generate([{"prompt_token_ids": row} for row in ids], sampling, use_tqdm=progress)
+    outputs = llm.generate([{"prompt_token_ids": row} for row in ids], sampling, use_tqdm=bool(progress))
     return [[choice.text for choice in output.outputs] for output in outputs]
 
 

@@ -180,6 +180,8 @@ def train_policy(config: MiniPolicyConfig) -> Path:
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from dra.progress import label_training_progress
+
     started = time.perf_counter()
     root = run_dir(config)
     root.mkdir(parents=True, exist_ok=True)
@@ -213,10 +215,10 @@ def train_policy(config: MiniPolicyConfig) -> Path:
         max_length=config.max_position_embeddings,
         completion_only_loss=True,
         dataloader_drop_last=True,
-        disable_tqdm=True,
         train_sampling_strategy="sequential",  # the balanced examples first, the imbalanced ones last
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    label_training_progress(trainer, f"SFT of the {config.profile} base policy")
     resume_from = last_complete_checkpoint(checkpoints)
     if resume_from:
         logger.info("resuming SFT from %s", resume_from)

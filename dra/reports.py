@@ -1,19 +1,29 @@
-"""Saving what notebooks produce: figures and tables into figures/, results with provenance into data/.
+"""What notebooks show and save: tables as HTML, quiet libraries; figures and tables into figures/, results
+with provenance into data/.
 
 Every function takes the profile that made the output. Outputs of the committed profiles (`COMMITTED_PROFILES`:
 mini, and paper on a GPU) go to figures/ and data/; any other profile (smoke) writes into a subfolder named
 after it (figures/smoke/, data/smoke/, ignored by git), so running a notebook at smoke, from papermill,
 JupyterLab or the tests, never changes a tracked file. DRA_FIGURES_DIR / DRA_RESULTS_DIR move the base
 folders; every write is atomic.
+
+`show_table` displays a table as HTML with its numbers formatted (and as aligned text where there is no
+HTML), and `quiet_libraries` keeps the libraries' loading bars and log lines out of a notebook's output.
 """
 
 from __future__ import annotations
 
+import html
+import math
+import numbers
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from dra.config import COMMITTED_PROFILES, figures_dir, results_dir
 from dra.io import atomic_path, provenance, write_json, write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def output_dir(base: Path, profile: str) -> Path:
@@ -44,3 +54,89 @@ def save_table(table, name: str, profile: str, float_format: str = "{:.3f}") -> 
     md = write_text(folder / f"{name}.md", formatted.to_markdown() + "\n")
     tex = write_text(folder / f"{name}.tex", formatted.to_latex() + "\n")
     return md, tex
+
+
+# ------------------------------------------------------------------------------------------------ showing
+
+MISSING = "–"  # how a NaN or None cell reads in a shown table
+# Column name (a string, a G value, a (metric, G) tuple) -> format string such as "{:.1%}", or a function.
+ColumnFormats = Mapping[Any, str | Callable[[Any], str]]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+                             and math.isnan(value))
+
+
+def _format_cell(value: Any, digits: int) -> str:
+    if _is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, str)):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if isinstance(value, numbers.Real):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def format_table(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None) -> pd.DataFrame:
+    """`table` (a pandas DataFrame) with every cell as display text: floats with `digits` decimals, integers
+    with thousands separators, NaN as "–"; `formats` maps a column to a format string (e.g. "{:.1%}") or a
+    function for that column's values."""
+    formats = dict(formats or {})
+    unknown = sorted(str(name) for name in formats if name not in table.columns)
+    if unknown:
+        raise KeyError(f"formats names columns the table does not have: {unknown}; it has {list(table.columns)}.")
+
+    def column_formatter(name) -> Callable[[Any], str]:
+        spec = formats.get(name)
+        if spec is None:
+            return lambda v: _format_cell(v, digits)
+        apply = spec if callable(spec) else spec.format
+        return lambda v: MISSING if _is_missing(v) else apply(v)
+
+    return table.apply(lambda column: column.map(column_formatter(column.name)))
+
+
+def table_bundle(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None,
+                 title: str | None = None, index: bool = True) -> dict[str, str]:
+    """The display bundle of `show_table`: {"text/html": ..., "text/plain": ...}, both from the same
+    formatted cells, deterministic (no random ids, so nbval can compare them run to run)."""
+    shown = format_table(table, digits, formats)
+    heading_html = f"<p><b>{html.escape(title)}</b></p>\n" if title else ""
+    heading_text = f"{title}\n" if title else ""
+    return {"text/html": heading_html + shown.to_html(index=index, escape=True),
+            "text/plain": heading_text + shown.to_string(index=index)}
+
+
+def show_table(table: pd.DataFrame, digits: int = 3, formats: ColumnFormats | None = None,
+               title: str | None = None, index: bool = True) -> None:
+    """Display `table` in a notebook as an HTML table with formatted numbers (see `format_table`); outside
+    a notebook the same cells print as aligned text."""
+    bundle = table_bundle(table, digits, formats, title, index)
+    try:  # IPython comes with the notebooks; the library itself does not need it
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(bundle["text/plain"])
+    else:
+        display(bundle, raw=True)
+
+
+def quiet_libraries() -> None:
+    """Keep what the libraries print about themselves out of a notebook: transformers' and datasets' log
+    lines below errors, the "Loading weights" / "Writing model shards" bars and the per-step bars datasets
+    draws while TRL tokenizes. The project's own labelled bars (training, sampling, evaluation) and the
+    Hub's download bars stay: they say what is happening and how long it will take."""
+    import datasets
+    import huggingface_hub.utils
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()  # also turns the Hub's bars off; turned back on below
+    huggingface_hub.utils.enable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()

@@ -610,9 +610,11 @@ def policy_groups(
 
     The same function serves the mini scale (the mini world's SFT policy, transformers on CPU) and the paper
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
-    training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups.
+    training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups. A progress
+    bar names the step ("sampling mini: 3000 prompts x 6") unless `progress=False` is passed.
     """
     timer = timer or StageTimer()
+    sampler_options.setdefault("progress", f"sampling {scale}: {len(prompts)} prompts x {group_size}")
     groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
                                                      max_new_tokens=max_new_tokens, seed=seed, backend=backend,
                                                      **sampler_options))

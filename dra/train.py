@@ -28,6 +28,8 @@ import os
 import shlex
 import sys
 import time
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,6 +45,7 @@ from dra.embed import HUB_MODELS, LOCAL_NAMES, embedding_text, get_embedder
 from dra.io import BadFileError, last_complete_checkpoint, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
+from dra.progress import label_training_progress
 from dra.rewards import (accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward,
                          is_correct)
 
@@ -86,7 +89,7 @@ class DRAGRPOConfig(GRPOConfig):
     every recipe (each key of a recipe YAML is a field here, or of `RecipeArguments`). Set `dra=False` for
     plain GRPO / Dr. GRPO with the same trainer and logs."""
 
-    dra: bool = field(default=True, metadata={"help": "Apply the diversity-aware reward adjustment (default on)."})
+    dra: bool = field(default=True, metadata={"help": "Apply the diversity-aware reward adjustment."})
     dra_kernel: str = field(default="graph_cut", metadata={"help": f"SMI kernel: {', '.join(KERNELS)}."})
     dra_scope: str = field(default="group", metadata={"help": "group (the paper's formula) or device (the authors' code)."})
     dra_device_batch_size: int | None = field(
@@ -138,6 +141,8 @@ class DRAGRPOConfig(GRPOConfig):
 @dataclass
 class RecipeArguments:
     """What to train on, and how the run is organised."""
+
+    _argument_group_name = "recipe: what to train on and how the run is organised"  # its --help section
 
     profile: str = field(default="mini", metadata={"help": "smoke | mini | paper (recorded with the results)."})
     task: str = field(default="mini", metadata={"help": f"Training prompts: {', '.join(TASKS)}."})
@@ -374,8 +379,15 @@ def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) ->
             "mini/dominant_share": share, "mini/home_share": home}
 
 
+def describe_run(training_args: DRAGRPOConfig) -> str:
+    """What a run's progress bar calls it by default, e.g. "DRA-Dr. GRPO seed 3"."""
+    method = "Dr. GRPO" if training_args.loss_type == "dr_grpo" else "GRPO"
+    return f"{'DRA-' if training_args.dra else ''}{method} seed {training_args.seed}"
+
+
 def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
-                  embedder=None) -> DRAGRPOTrainer:
+                  embedder=None, progress_label: str | None = None) -> DRAGRPOTrainer:
+    """The trainer of a recipe; its progress bar is labelled `progress_label` (default: `describe_run`)."""
     from transformers import AutoTokenizer
 
     unknown = [name for name in recipe.reward_funcs if name not in REWARD_FUNCS]
@@ -395,6 +407,7 @@ def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
     )
     trainer.add_callback(JsonlMetricsCallback(Path(training_args.output_dir) / METRICS_FILE,
                                               extra={"profile": recipe.profile, "seed": training_args.seed}))
+    label_training_progress(trainer, progress_label or describe_run(training_args))
     return trainer
 
 
@@ -403,9 +416,11 @@ def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return last_complete_checkpoint(output_dir)
 
 
-def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None) -> Path:
-    """Train (resuming from the last checkpoint in output_dir, if any) and save the final model."""
-    trainer = build_trainer(recipe, training_args, embedder=embedder)
+def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None,
+          progress_label: str | None = None) -> Path:
+    """Train (resuming from the last checkpoint in output_dir, if any) and save the final model; the progress
+    bar says `progress_label` (default: `describe_run`, e.g. "DRA-GRPO seed 0")."""
+    trainer = build_trainer(recipe, training_args, embedder=embedder, progress_label=progress_label)
     trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     trainer.save_model(training_args.output_dir)
     return Path(training_args.output_dir)
@@ -662,13 +677,58 @@ def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: st
     return report
 
 
+# The GRPOConfig options every recipe sets on purpose (the paper's values, or TRL defaults that moved since 2025),
+# listed in --help before the rest of TRL's.
+RECIPE_GRPO_OPTIONS: tuple[str, ...] = (
+    "output_dir", "seed", "learning_rate", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "num_generations", "max_completion_length", "temperature", "beta", "loss_type", "scale_rewards", "use_vllm",
+    "vllm_mode", "bf16", "use_cpu", "logging_steps", "save_steps",
+)
+HELP_SECTIONS = {
+    "dra": ("DRA options (what this project adds to GRPOConfig)",
+            "--dra, --dra_embedder and --dra_scope decide what DRA computes: on or off, whose embeddings give the "
+            "similarity, and whether it is taken per prompt group (the paper's formula) or per GPU slice (the "
+            "authors' code). --dra_kernel, --dra_weighting, --dra_negative_similarity and --dra_adjust_negative "
+            "are ablations and controls; the rest configure the embedder."),
+    "recipe": ("GRPO settings the recipes fix", "Set explicitly in every recipe (recipes/<profile>/*.yaml), "
+               "because the paper used them or TRL's default moved since 2025."),
+    "trl": ("every other TRL GRPOConfig / TrainingArguments option", "TRL 1.16's defaults unless a recipe sets them."),
+}
+
+
+class RecipeParser(TrlParser):
+    """TrlParser (a recipe YAML via --config, then command-line overrides) whose --help puts the recipe's
+    options first, then DRA's, then the GRPO settings the recipes fix, then the rest of TRL's."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            (RecipeArguments, DRAGRPOConfig), prog="dra-train",
+            usage="dra-train --config RECIPE.yaml [--OPTION VALUE ...] [--dry_run]   (= python -m dra.train)",
+            description="Train GRPO / Dr. GRPO with or without DRA from a recipe (recipes/<profile>/<arm>.yaml). "
+                        "Every option below can be set in the recipe or overridden on the command line; --dry_run "
+                        "checks the recipe without a GPU, a model or data.")
+
+    def _add_dataclass_arguments(self, dtype) -> None:
+        if dtype is not DRAGRPOConfig:
+            return super()._add_dataclass_arguments(dtype)
+        groups = {key: self.add_argument_group(title, description) for key, (title, description) in HELP_SECTIONS.items()}
+        hints = typing.get_type_hints(dtype)
+        for option in dataclasses.fields(dtype):
+            if not option.init:
+                continue
+            option.type = hints[option.name]  # as HfArgumentParser does: the resolved annotation
+            section = ("dra" if option.name == "dra" or option.name.startswith("dra_")
+                       else "recipe" if option.name in RECIPE_GRPO_OPTIONS else "trl")
+            self._parse_dataclass_field(groups[section], option)
+
+
 def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAGRPOConfig]:
     """The two argument objects of a run from a recipe mapping (as `dra.recipes.recipe` returns, plus any
     overrides): the same dataclasses the YAML files are parsed into, without writing or reading a file."""
     mapping = dict(mapping)
     if "use_cpu" not in mapping and not torch.cuda.is_available() and mapping.get("bf16"):
         raise ValueError("the recipe asks for bf16, which needs a GPU; set bf16: false to run on the CPU.")
-    return TrlParser((RecipeArguments, DRAGRPOConfig)).parse_dict(mapping)
+    return RecipeParser().parse_dict(mapping)
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -715,7 +775,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAGRPOCo
     if _dry_run_requested(argv, config) and not torch.cuda.is_available():
         # transformers refuses bf16 without a GPU unless told the run is on CPU; a dry run only validates.
         argv += ["--use_cpu", "true"]
-    recipe, training_args = TrlParser((RecipeArguments, DRAGRPOConfig)).parse_args_and_config(argv)
+    recipe, training_args = RecipeParser().parse_args_and_config(argv)
     return recipe, training_args, config_path
 
 

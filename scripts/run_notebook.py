@@ -4,8 +4,11 @@
 
 The executed copy (with outputs) appears only when the run succeeded; the time it took is appended to
 .cache/reproduce_<profile>.log for the summary that `make reproduce` prints at the end. Before it is written,
-the copy is made shareable (`clean_outputs`): stderr streams (progress bars, library warnings) are dropped and
-this machine's paths are written relative to the project.
+the copy is made shareable (`clean_outputs`): stderr streams (library warnings, text progress bars) and
+progress-bar widgets are dropped, and this machine's paths are written relative to the project.
+
+The profile reaches the notebook only as its `profile` parameter (papermill -p profile ...): the parameters
+cell is the one place a notebook's profile is set.
 """
 
 import os
@@ -21,12 +24,22 @@ from dra.config import PROJECT_ROOT, cache_dir
 from dra.io import atomic_path
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def is_transient(output) -> bool:
+    """Whether an output only mattered while the notebook ran: stderr text (warnings, text progress bars) or a
+    widget view (tqdm's progress bars in JupyterLab), whose state is not kept in the executed copy."""
+    return (output.output_type == "stream" and output.name == "stderr") or WIDGET_VIEW in output.get("data", {})
+
+
 def clean_outputs(path: Path, target: str) -> None:
-    """Drop stderr outputs, replace the project root and the home folder in text outputs, and record `target`
-    (not the temporary file) as papermill's output path; in place."""
+    """Drop transient outputs (`is_transient`) and the widget state, replace the project root and the home folder
+    in text outputs, and record `target` (not the temporary file) as papermill's output path; in place."""
     notebook = nbformat.read(path, as_version=4)
     if "papermill" in notebook.metadata:
         notebook.metadata.papermill["output_path"] = target
+    notebook.metadata.pop("widgets", None)
     local = [(str(PROJECT_ROOT) + "/", ""), (str(PROJECT_ROOT), "."), (str(Path.home()), "~")]
 
     def scrub(text: str) -> str:
@@ -37,7 +50,7 @@ def clean_outputs(path: Path, target: str) -> None:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        cell.outputs = [out for out in cell.outputs if not (out.output_type == "stream" and out.name == "stderr")]
+        cell.outputs = [out for out in cell.outputs if not is_transient(out)]
         for out in cell.outputs:
             if out.output_type == "stream":
                 out.text = scrub(out.text)
@@ -48,7 +61,6 @@ def clean_outputs(path: Path, target: str) -> None:
 
 
 def main(source: str, target: str, profile: str) -> None:
-    os.environ["DRA_PROFILE"] = profile
     start = time.perf_counter()
     # papermill writes as it goes; it works in the cache (a killed run leaves nothing beside the target), and
     # the finished copy replaces the target in one atomic step.

@@ -95,7 +95,7 @@ def test_claims_table_applies_the_preregistered_rule():
 
 
 @pytest.mark.slow
-def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch):
+def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
     first = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
@@ -108,6 +108,21 @@ def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch):
     (first / "training_done.json").write_text('{"key": "something-else"}')
     again = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
     assert again == first and (first / "model.safetensors").stat().st_mtime_ns != stamp
+    capsys.readouterr()
     result = experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})
+    assert "evaluating GRPO seed 0 on test" in capsys.readouterr().err  # the bar names the run it evaluates
     assert result["evaluation"]["problems"] == 4 and result["recipe"]["learning_rate"] == 1e-4
     assert experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})["key"] == result["key"]
+
+
+def test_grid_runs_are_labelled_with_arm_seed_and_position(monkeypatch):
+    labels = []
+
+    def record(profile, arm, seed, eval_prompts, split, overrides, name, progress_label):
+        labels.append(progress_label)
+        return {"arm": arm, "seed": seed}
+
+    monkeypatch.setattr(experiment, "run_arm", record)
+    experiment.run_experiment("smoke", ["grpo", "dra_grpo"], seeds=[0, 1], base=False)
+    assert labels == ["GRPO seed 0, run 1/4", "DRA-GRPO seed 0, run 2/4", "GRPO seed 1, run 3/4",
+                      "DRA-GRPO seed 1, run 4/4"]

@@ -72,7 +72,7 @@ def test_cached_model_is_reused_and_any_config_change_gets_a_new_key(trained):
     assert dataclasses.replace(config).key() == config.key()
 
 
-def test_an_interrupted_run_resumes_from_its_last_checkpoint(trained):
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(trained, capsys):
     config, path = trained
     root = policy.run_dir(config)
     checkpoints = sorted((root / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -84,6 +84,10 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(trained):
     summary = policy.training_summary(resumed)
     assert summary["resumed_from"].endswith("checkpoint-4")
     assert summary["steps"] == config.max_steps
+    # One labelled bar that starts at the resumed step, instead of the trainer's printed log dicts.
+    shown = capsys.readouterr()
+    assert "SFT of the smoke base policy:  50%" in shown.err and "100%" in shown.err
+    assert "{'loss'" not in shown.out + shown.err
 
 
 def test_paper_profile_has_no_mini_policy(runs):

@@ -1,4 +1,5 @@
-"""Executed notebooks written by `make reproduce` carry no stderr noise and no machine-local paths."""
+"""Executed notebooks written by `make reproduce` carry no stderr noise, no progress widgets and no machine-local
+paths."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ def test_clean_outputs_drops_stderr_and_local_paths(tmp_path):
     cell = nbformat.v4.new_code_cell("print(path)")
     cell.outputs = [
         nbformat.v4.new_output("stream", name="stderr", text="Loading weights: 100%|####|\n"),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "ab"},
+                                                     "text/plain": "GRPO seed 0:   0%|          | 0/8"}),
         nbformat.v4.new_output("stream", name="stdout", text=f"saved to {PROJECT_ROOT}/figures/x.png\n"),
         nbformat.v4.new_output("execute_result", data={"text/plain": f"'{Path.home()}/cache'"}, execution_count=1),
     ]
     nb.cells.append(cell)
     nb.metadata["papermill"] = {"output_path": "/tmp/.x.ipynb.tmp", "input_path": "notebooks/x.ipynb"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     clean_outputs(path, "notebooks/executed/x_mini.ipynb")
@@ -31,3 +35,4 @@ def test_clean_outputs_drops_stderr_and_local_paths(tmp_path):
     assert [o.output_type for o in outputs] == ["stream", "execute_result"]
     assert outputs[0].text == "saved to figures/x.png\n" and outputs[1].data["text/plain"] == "'~/cache'"
     assert cleaned.metadata.papermill.output_path == "notebooks/executed/x_mini.ipynb"
+    assert "widgets" not in cleaned.metadata  # progress-bar widget state is not kept

@@ -152,7 +152,7 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir):
+def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
     from dra import mini, policy
 
@@ -166,6 +166,7 @@ def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir):
     assert len(sg.groups) == 4 and all(len(g) == 3 and all(isinstance(t, str) for t in g) for g in sg.groups)
     assert sg.correct.shape == (4, 3) and sg.correct.dtype == bool
     assert set(timer.seconds) == {"sampling", "grading"}
+    assert "sampling smoke: 4 prompts x 3" in capsys.readouterr().err  # the bar says what is being sampled
     with pytest.raises(ImportError, match="gpu"):
         study.policy_groups(str(path), [records[0]["prompt"]], ["1"], 2, scale="paper", max_new_tokens=4, backend="vllm")
 

@@ -186,9 +186,13 @@ def smoke_args(arm: str, output_dir: Path, *extra: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arm", ["grpo", "dr_grpo", "dra_dr_grpo"])
-def test_smoke_training_of_each_arm(arm, tmp_path):
+def test_smoke_training_of_each_arm(arm, tmp_path, capsys):
     recipe, args = smoke_args(arm, tmp_path / arm, "--max_steps", "1")
     out = train.train(recipe, args)
+    shown = capsys.readouterr()
+    label = {"grpo": "GRPO seed 0", "dr_grpo": "Dr. GRPO seed 0", "dra_dr_grpo": "DRA-Dr. GRPO seed 0"}[arm]
+    assert f"{label}: 100%" in shown.err  # one bar that names the run, with its loss
+    assert "loss=" in shown.err and "{'loss'" not in shown.out + shown.err  # no printed log dicts
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[0]["step"] == 1 and lines[0]["profile"] == "smoke"
     assert ("dra/weight_mean" in lines[0]) == arm.startswith("dra_")
