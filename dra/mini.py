@@ -1,16 +1,16 @@
-"""The mini world: two-digit multiplication with four solution strategies that reach the same answer.
+"""The mini world: two-digit multiplication with four solution strategies, each exact on its own kind of problem.
 
 No real language model can be downloaded on a CPU-only machine, so the ``mini`` profile studies the paper's
-phenomenon in a world small enough to train from scratch: every problem ``a * b`` (both factors two-digit
-numbers that are not multiples of ten) can be solved by four genuinely different reasoning paths, a scalar
-reward cannot tell them apart, and a policy can collapse onto one of them.
+phenomenon in a world small enough to train from scratch: every problem ``a * b`` (two-digit factors, not
+multiples of ten, the first ending in 1, 5 or 9) can be attempted by four genuinely different reasoning paths,
+a scalar reward cannot tell them apart, and a policy can collapse onto one of them.
 
 Strategies (`STRATEGIES`), each a short chain of sub-results written in the paper's completion format:
 
-- ``split_first``: split the first factor into tens and ones, multiply each part, add.
-- ``split_second``: split the second factor into tens and ones, multiply each part, add.
-- ``round_up``: round the first factor up to the next ten, multiply, subtract the correction.
-- ``grid``: the four partial products of tens and ones (grid / long multiplication), summed.
+- ``plus_one``: tens of a times b, plus one more b (exact when a ends in 1).
+- ``plus_five``: tens of a times b, plus five times b (exact when a ends in 5).
+- ``minus_one``: the next ten above a times b, minus one b (exact when a ends in 9).
+- ``grid``: the four partial products of tens and ones (long multiplication), summed: exact on every problem.
 
 Every completion reads ``<think>\\n<steps>\\n</think>\\n<answer> \\boxed{N} </answer>``, so the project's real
 reward functions (`dra.rewards`) grade it unchanged: exactly one ``"\\n</think>\\n"`` for `format_reward`, the
@@ -23,32 +23,27 @@ of the paper's system prompt (`PAPER_SYSTEM_PROMPT`, verbatim from the authors' 
 would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
 about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
-Why diversity can pay here (world version 3). Each problem has a *home* strategy, read from the ones digit of
-its first factor (`Problem.home_strategy`, `HOME_BY_ONES_DIGIT`): 1-2 split the first factor (a small ones
-part), 3-5 split the second, 6-9 round up (a small correction); grid is nobody's home. The prompt shows the
-problem's kind (A, B, C: `Problem.kind`), so the type is visible in one token; which strategy fits which kind
-is not said anywhere. (Without the tag, a 0.5M-parameter policy did not learn to tell home from off home by
-the ones digit in 1,500 SFT steps: it made the off-home error everywhere.) The supervised
-demonstrations (`sft_records`) are always correct at home; off home, with probability `off_home_error`, the
-last step drops a carry (its result is 10 too high, `carry_slip`), so the answer is wrong. The slip is
-systematic, so the policy learns it as a habit; a random one-digit slip (tried first) is averaged away by the
-policy and by sampling at temperature 0.7, which left off-home accuracy close to home accuracy. Strategies are
-drawn independently of the problem (the base policy's deliberate 64/16/12/8 imbalance), so the base policy
-knows every strategy but not which one fits which problem: collapsing onto the dominant strategy caps accuracy
-near the base policy's, while learning which strategy fits which problem raises it (the rarer strategies own 7
-of 9 ones digits).
+Why diversity can pay here (world version 4). Each problem has a *home* strategy, the shortcut that hard-codes
+the ones digit of its first factor (`Problem.home_strategy`, `HOME_BY_ONES_DIGIT`: 1 plus one, 5 plus five,
+9 minus one); grid is nobody's home. The prompt shows the problem's kind (A, B, C: `Problem.kind`), so the type
+is visible in one token; which strategy fits which kind is not said anywhere. The demonstrations
+(`sft_records`) always execute their strategy exactly, and a shortcut used off its kind is wrong *by
+construction* (``tens*b + b`` on ``25 * b`` misses ``4*b``): no token-level repair turns it into the right
+answer short of switching to another procedure. Grid is right everywhere but long, and the tiny policy's long
+sums are unreliable. Strategies are drawn independently of the problem (the base policy's deliberate
+64/16/12/8 imbalance), so the base policy knows every strategy but not which one fits which problem:
+collapsing onto one shortcut caps accuracy near a third of its home accuracy, while choosing each problem's
+home shortcut raises it towards the home accuracy. The share of samples that take their problem's home
+strategy (`home_share`) is the mechanistic readout.
 
-Version 2 slipped in 85% of off-home demonstrations; GRPO then gained by dropping the habit token by token
-(off-home accuracy 0.13 -> 0.34 on validation) while the share of home strategies stayed at 0.25, a route that
-needs no diversity. Version 3 (the mini profile's `off_home_error=1.0`) slips in *every* off-home
-demonstration, so the policy almost never samples a correct off-home completion and RL has nothing to
-reinforce there: the reliable way up is to choose the home strategy. The share of samples that take their
-problem's home strategy (`home_share`) and accuracy at and off home tell the two routes apart.
+Versions 2 and 3 (kept in the pre-registration's deviations) made off-home failure a *habit*: exact
+procedures whose demonstrations dropped a carry off home. The 0.5M-parameter policy learned that habit only
+partly, so GRPO unlearned it token by token without choosing better strategies (version 2), or learned it as
+noise in its additions (version 3).
 
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
-There are 81 x 81 = 6,561 ordered prompts over 3,321 unordered pairs. Test (at least 3,000 prompts) and
-validation come first; the remaining pairs are divided between supervised fine-tuning (``sft``) and RL
+There are 27 x 81 = 2,187 ordered prompts (first factors ending in 1, 5 or 9). Test and validation come first; the remaining pairs are divided between supervised fine-tuning (``sft``) and RL
 (``rl``), so RL prompts were never seen in SFT. `distinct_pairs` picks one ordering per pair for evaluation,
 so evaluation prompts are independent.
 """
@@ -60,13 +55,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-STRATEGIES: tuple[str, ...] = ("split_first", "split_second", "round_up", "grid")
+STRATEGIES: tuple[str, ...] = ("plus_one", "plus_five", "minus_one", "grid")
 SPLITS: tuple[str, ...] = ("sft", "rl", "validation", "test")
-# The strategy that is reliable on a problem, by the ones digit of its first factor (world versions 2 and 3).
-HOME_BY_ONES_DIGIT: dict[int, str] = {1: "split_first", 2: "split_first", 3: "split_second", 4: "split_second",
-                                      5: "split_second", 6: "round_up", 7: "round_up", 8: "round_up", 9: "round_up"}
+# The shortcut that is exact on a problem, by the ones digit of its first factor (world version 4).
+HOME_BY_ONES_DIGIT: dict[int, str] = {1: "plus_one", 5: "plus_five", 9: "minus_one"}
 # The prompt names the problem's kind; which strategy fits which kind is for the policy to learn.
-KIND_OF_HOME: dict[str, str] = {"split_first": "A", "split_second": "B", "round_up": "C"}
+KIND_OF_HOME: dict[str, str] = {"plus_one": "A", "plus_five": "B", "minus_one": "C"}
 
 PAPER_SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
@@ -81,15 +75,15 @@ FACTOR_MIN, FACTOR_MAX = 11, 99
 
 # The opening line of each strategy; parse_strategy looks for exactly these.
 _HEADERS: dict[str, str] = {
-    "split_first": "Split the first number: {a} = {a_tens} + {a_ones}.",
-    "split_second": "Split the second number: {b} = {b_tens} + {b_ones}.",
-    "round_up": "Round {a} up to {a_round}, then correct.",
+    "plus_one": "Take {a_tens} times {b}, add one more {b}.",
+    "plus_five": "Take {a_tens} times {b}, add five times {b}.",
+    "minus_one": "Take {a_next} times {b}, take away one {b}.",
     "grid": "Grid of partial products.",
 }
 _HEADER_PATTERNS: dict[str, re.Pattern[str]] = {
-    "split_first": re.compile(r"Split the first number:"),
-    "split_second": re.compile(r"Split the second number:"),
-    "round_up": re.compile(r"Round \d+ up to \d+, then correct\."),
+    "plus_one": re.compile(r"Take \d+ times \d+, add one more \d+\."),
+    "plus_five": re.compile(r"Take \d+ times \d+, add five times \d+\."),
+    "minus_one": re.compile(r"Take \d+ times \d+, take away one \d+\."),
     "grid": re.compile(r"Grid of partial products\."),
 }
 
@@ -100,6 +94,14 @@ class Problem:
 
     a: int
     b: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.a, int) and isinstance(self.b, int) and 10 < self.a < 100 and 10 < self.b < 100
+                and self.a % 10 in HOME_BY_ONES_DIGIT and self.b % 10):
+            raise ValueError(
+                f"Problem({self.a!r}, {self.b!r}) is outside the mini world: both factors must be two-digit integers, "
+                "not multiples of ten, and the first must end in 1, 5 or 9 (its kind)."
+            )
 
     @property
     def answer(self) -> str:
@@ -121,7 +123,7 @@ class Problem:
 
     @property
     def home_strategy(self) -> str:
-        """The strategy whose demonstrations are reliable on this problem (see the module docstring)."""
+        """The shortcut that is exact on this problem (see the module docstring)."""
         return HOME_BY_ONES_DIGIT[self.a % 10]
 
 
@@ -148,7 +150,12 @@ def factors(low: int = FACTOR_MIN, high: int = FACTOR_MAX) -> list[int]:
     return [n for n in range(low, high + 1) if n % 10]
 
 
-def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 600, rl_fraction: float = 0.5) -> MiniSplits:
+def first_factors() -> list[int]:
+    """The first factors the world uses: those whose ones digit has a home shortcut (1, 5 or 9)."""
+    return [n for n in factors() if n % 10 in HOME_BY_ONES_DIGIT]
+
+
+def make_splits(seed: int = 0, n_test: int = 700, n_validation: int = 350, rl_fraction: float = 0.5) -> MiniSplits:
     """Seeded SFT / RL / validation / test split of every ordered problem, disjoint by unordered factor pair.
 
     Unordered pairs are shuffled with `seed`; the first ones go to test until it holds at least `n_test`
@@ -158,8 +165,8 @@ def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 600, rl_f
     of the prompts for SFT and RL together, or when `rl_fraction` is outside [0, 1).
     """
     numbers = factors()
-    pairs = [(x, y) for i, x in enumerate(numbers) for y in numbers[i:]]
-    total = len(numbers) ** 2
+    pairs = [(x, y) for i, x in enumerate(numbers) for y in numbers[i:] if _orderings(x, y)]
+    total = len(first_factors()) * len(numbers)
     if n_test < 1 or n_validation < 0 or n_test + n_validation > 0.75 * total:
         raise ValueError(
             f"n_test={n_test} and n_validation={n_validation} must be positive and leave at least a quarter of the "
@@ -184,7 +191,9 @@ def make_splits(seed: int = 0, n_test: int = 3000, n_validation: int = 600, rl_f
 
 
 def _orderings(x: int, y: int) -> list[Problem]:
-    return [Problem(x, y)] if x == y else [Problem(x, y), Problem(y, x)]
+    """The prompts of the unordered pair {x, y}: each order whose first factor has a home shortcut."""
+    orders = [(x, y)] if x == y else [(x, y), (y, x)]
+    return [Problem(a, b) for a, b in orders if a % 10 in HOME_BY_ONES_DIGIT]
 
 
 def distinct_pairs(problems: Sequence[Problem], seed: int = 0) -> list[Problem]:
@@ -199,46 +208,42 @@ def distinct_pairs(problems: Sequence[Problem], seed: int = 0) -> list[Problem]:
     return [rng.choice(options) for options in by_pair.values()]
 
 
-def solution_steps(problem: Problem, strategy: str, carry_slip: bool = False) -> list[str]:
-    """The reasoning lines of `strategy` for `problem` (its header line first).
+def solution_steps(problem: Problem, strategy: str) -> list[str]:
+    """The reasoning lines of `strategy` for `problem` (its header line first), every step computed exactly.
 
-    Without `carry_slip` all arithmetic is exact. With it the last step drops a carry: its result is 10 too
-    high, so the answer is wrong (the kind of error the base policy's off-home demonstrations contain).
+    A shortcut used off its kind still computes exactly what it says (``tens*b + b`` for ``plus_one``), so its
+    last line, and the answer, is wrong unless the problem is of the shortcut's kind.
     """
     a, b = problem.a, problem.b
     a_tens, a_ones, b_tens, b_ones = a - a % 10, a % 10, b - b % 10, b % 10
-    a_round = a_tens + 10
-    header = _HEADERS[_check_strategy(strategy)].format(
-        a=a, b=b, a_tens=a_tens, a_ones=a_ones, b_tens=b_tens, b_ones=b_ones, a_round=a_round
-    )
-    parts = _parts(problem, strategy)
+    header = _HEADERS[_check_strategy(strategy)].format(a_tens=a_tens, a_next=a_tens + 10, b=b)
+    if strategy == "grid":
+        parts = [(a_tens, b_tens), (a_tens, b_ones), (a_ones, b_tens), (a_ones, b_ones)]
+    else:
+        parts = {"plus_one": [(a_tens, b)], "plus_five": [(a_tens, b), (5, b)], "minus_one": [(a_tens + 10, b)]}[strategy]
     products = [x * y for x, y in parts]
     # Equations carry no spaces: every token counts when the policy is trained and sampled on a CPU.
     lines = [header] + [f"{x}*{y}={p}" for (x, y), p in zip(parts, products)]
-    result = products[0] - products[1] if strategy == "round_up" else sum(products)
-    operator = "-" if strategy == "round_up" else "+"
-    lines.append(f"{operator.join(map(str, products))}={result + 10 * carry_slip}")
+    if strategy == "plus_one":
+        lines.append(f"{products[0]}+{b}={products[0] + b}")
+    elif strategy == "minus_one":
+        lines.append(f"{products[0]}-{b}={products[0] - b}")
+    else:
+        lines.append(f"{'+'.join(map(str, products))}={sum(products)}")
     return lines
 
 
-def _parts(problem: Problem, strategy: str) -> list[tuple[int, int]]:
-    a, b = problem.a, problem.b
-    a_tens, a_ones, b_tens, b_ones = a - a % 10, a % 10, b - b % 10, b % 10
-    a_round = a_tens + 10
-    return {
-        "split_first": [(a_tens, b), (a_ones, b)],
-        "split_second": [(a, b_tens), (a, b_ones)],
-        "round_up": [(a_round, b), (a_round - a, b)],
-        "grid": [(a_tens, b_tens), (a_tens, b_ones), (a_ones, b_tens), (a_ones, b_ones)],
-    }[strategy]
-
-
-def completion(problem: Problem, strategy: str, carry_slip: bool = False) -> str:
-    """A completion of `problem` by `strategy` in the paper's think/answer format: correct without
-    `carry_slip`; with it the last step and the answer are 10 too high (the box holds what the steps reach)."""
-    steps = solution_steps(problem, strategy, carry_slip)
+def completion(problem: Problem, strategy: str) -> str:
+    """A completion of `problem` by `strategy` in the paper's think/answer format (the box holds what the steps
+    reach, which is the right answer only on the strategy's own kind or for grid)."""
+    steps = solution_steps(problem, strategy)
     answer = steps[-1].rsplit("=", 1)[1]
     return "<think>\n" + "\n".join(steps) + f"\n</think>\n<answer> \\boxed{{{answer}}} </answer>"
+
+
+def is_exact(problem: Problem, strategy: str) -> bool:
+    """Whether `strategy`, executed without error, reaches the right answer on `problem`."""
+    return int(solution_steps(problem, strategy)[-1].rsplit("=", 1)[1]) == problem.a * problem.b
 
 
 def prompt_messages(problem: Problem, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
@@ -278,39 +283,33 @@ def sft_records(
     weights: Mapping[str, float],
     seed: int = 0,
     system_prompt: str = SYSTEM_PROMPT,
-    off_home_error: float = 0.0,
     balanced_fraction: float = 0.0,
 ) -> list[dict[str, Any]]:
     """`n_examples` conversational prompt-completion records for TRL's SFTTrainer, in training order.
 
     Problems are drawn uniformly with replacement from `problems`. The first `balanced_fraction` of the records
     draw strategies uniformly (every strategy's skill is learned), the rest with `weights` (the deliberate
-    imbalance of the base policy; train on the records in order to end with it). A record whose strategy is not
-    the problem's home strategy carries a carry slip with probability `off_home_error` (`solution_steps`).
-    Each record has ``prompt`` (messages), ``completion`` (one assistant message), ``answer`` (the gold
-    answer), ``strategy`` and ``correct``.
+    imbalance of the base policy; train on the records in order to end with it). Strategies are drawn
+    independently of the problem and executed exactly (`completion`), so a shortcut off its kind demonstrates
+    a wrong answer. Each record has ``prompt`` (messages), ``completion`` (one assistant message), ``answer``
+    (the gold answer), ``strategy`` and ``correct``.
     """
     if not problems:
         raise ValueError("sft_records needs at least one problem.")
-    for name, value in (("off_home_error", off_home_error), ("balanced_fraction", balanced_fraction)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+    if not 0 <= balanced_fraction <= 1:
+        raise ValueError(f"balanced_fraction must lie in [0, 1], got {balanced_fraction}.")
     rng = random.Random(seed)
     chosen = [rng.choice(problems) for _ in range(n_examples)]
     n_balanced = round(balanced_fraction * n_examples)
     strategies = (sample_strategies(n_balanced, {name: 1.0 for name in STRATEGIES}, rng)
                   + sample_strategies(n_examples - n_balanced, weights, rng))
-    records = []
-    for problem, strategy in zip(chosen, strategies):
-        slip = strategy != problem.home_strategy and rng.random() < off_home_error
-        records.append({
-            "prompt": prompt_messages(problem, system_prompt),
-            "completion": [{"role": "assistant", "content": completion(problem, strategy, slip)}],
-            "answer": problem.answer,
-            "strategy": strategy,
-            "correct": not slip,
-        })
-    return records
+    return [{
+        "prompt": prompt_messages(problem, system_prompt),
+        "completion": [{"role": "assistant", "content": completion(problem, strategy)}],
+        "answer": problem.answer,
+        "strategy": strategy,
+        "correct": is_exact(problem, strategy),
+    } for problem, strategy in zip(chosen, strategies)]
 
 
 def prompt_records(problems: Sequence[Problem], system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, Any]]:

@@ -13,8 +13,8 @@ made by exactly the same configuration exists. Training is three steps:
    `dra.mini.sft_records` (loss on the completion only), read in order: the first `balanced_fraction` of the
    examples use every strategy equally often (so each strategy's skill is learned), the rest are deliberately
    imbalanced (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in
-   which GRPO can collapse onto the dominant mode. Off its home problems a strategy's demonstrations drop a
-   carry in their last step with probability `off_home_error`, so which strategy fits which problem matters.
+   which GRPO can collapse onto the dominant mode. Each shortcut strategy is exact only on its own kind of
+   problem (`dra.mini`), so which strategy fits which problem matters.
 
 The result is saved with ``save_pretrained`` (model, generation config and tokenizer in one directory), so
 transformers, TRL and vLLM load it like any Hub model id.
@@ -46,7 +46,7 @@ from dra.io import config_key, last_complete_checkpoint, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT_VERSION = 5  # 5: world version 3, every off-home demonstration carries the slip (4: 85% of them)
+POLICY_FORMAT_VERSION = 6  # 6: world version 4, shortcut strategies exact only on their own kind
 SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -61,7 +61,7 @@ class MiniPolicyConfig:
 
     Task: `split_seed`, `n_test`, `n_validation`, `rl_fraction` (see `dra.mini.make_splits`; `splits()`
     builds them), `system_prompt`, `strategy_weights` (relative frequency of each strategy in the imbalanced
-    part of the SFT data), `balanced_fraction` and `off_home_error` (see `dra.mini.sft_records`). Tokenizer:
+    part of the SFT data) and `balanced_fraction` (see `dra.mini.sft_records`). Tokenizer:
     `vocab_size`, trained on `tokenizer_corpus` balanced SFT conversations. Model: the `Qwen2Config` sizes.
     SFT: `max_steps` optimiser steps of `batch_size` fresh examples each (every example is seen once, in
     order), AdamW with `learning_rate`, cosine schedule after `warmup_ratio` of the steps, `seed`.
@@ -69,15 +69,14 @@ class MiniPolicyConfig:
 
     profile: str
     split_seed: int = 0
-    n_test: int = 3000
-    n_validation: int = 600
+    n_test: int = 700
+    n_validation: int = 350
     rl_fraction: float = 0.5
     system_prompt: str = mini.SYSTEM_PROMPT
     strategy_weights: dict[str, float] = field(
-        default_factory=lambda: {"split_first": 0.64, "split_second": 0.16, "round_up": 0.12, "grid": 0.08}
+        default_factory=lambda: {"plus_one": 0.64, "plus_five": 0.16, "minus_one": 0.12, "grid": 0.08}
     )
     balanced_fraction: float = 0.7
-    off_home_error: float = 1.0
     vocab_size: int = 384
     tokenizer_corpus: int = 2000
     hidden_size: int = 128
@@ -117,8 +116,8 @@ PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
         intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
     ),
-    # 491k parameters, 1,800 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8), every
-    # off-home demonstration slipping (world version 3). World version 1 measured 0.40 pass@1 after 1,200 steps
+    # 491k parameters, 1,800 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8), world
+    # version 4 (shortcuts exact only on their own kind). World version 1 measured 0.40 pass@1 after 1,200 steps
     # (0.02 after 600); 1,800 steps with random slips gave home accuracies 0.74 / 0.55 / 0.71 (grid 0.04); 1,500
     # steps with 85% carry slips 0.36 / 0.21 / 0.22. scripts/train_mini_policy.py reports them at and off home.
     "mini": MiniPolicyConfig(profile="mini"),
@@ -191,7 +190,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
 
     records = mini.sft_records(
         splits.sft, config.n_examples, config.strategy_weights, seed=config.seed, system_prompt=config.system_prompt,
-        off_home_error=config.off_home_error, balanced_fraction=config.balanced_fraction,
+        balanced_fraction=config.balanced_fraction,
     )
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
     set_seed(config.seed)

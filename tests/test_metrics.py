@@ -82,7 +82,7 @@ def test_mean_pairwise_distance_hand_computed():
 
 
 def test_format_rate_and_lengths():
-    good = mini.completion(mini.Problem(12, 34), "grid")
+    good = mini.completion(mini.Problem(11, 34), "grid")
     assert metrics.format_rate([good, "no tags", good, "<think>\n</think>\n x \n</think>\n"]) == 0.5
     assert metrics.completion_lengths(["ab", "", "xyz"]).tolist() == [2, 0, 3]
     with pytest.raises(ValueError, match="at least one"):
@@ -90,22 +90,23 @@ def test_format_rate_and_lengths():
 
 
 def test_group_report_on_known_groups():
-    problems = [mini.Problem(12, 34), mini.Problem(56, 78)]
-    wrong = mini.completion(problems[1], "round_up").replace(problems[1].answer + "}", "1}")
+    problems = [mini.Problem(11, 34), mini.Problem(59, 78)]
+    wrong = mini.completion(problems[1], "plus_five")  # a shortcut off its kind: wrong by construction
     groups = [
-        [mini.completion(problems[0], "split_first"), mini.completion(problems[0], "grid"), "garbage"],
-        [mini.completion(problems[1], "split_first"), wrong, mini.completion(problems[1], "split_first")],
+        [mini.completion(problems[0], "plus_one"), mini.completion(problems[0], "grid"), "garbage"],
+        [mini.completion(problems[1], "minus_one"), wrong, mini.completion(problems[1], "minus_one")],
     ]
     report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
     assert report["correct"] == [[True, True, False], [True, False, True]]
     assert report["pass@1"] == pytest.approx(4 / 6)
     assert report["pass@3"] == 1.0
     assert report["format_rate"] == pytest.approx(5 / 6)
-    assert report["strategy_shares"] == pytest.approx({"split_first": 0.6, "grid": 0.2, "round_up": 0.2})
-    assert report["dominant_strategy"] == "split_first"
+    assert report["strategy_shares"] == pytest.approx({"minus_one": 0.4, "plus_one": 0.2, "grid": 0.2, "plus_five": 0.2})
+    assert report["dominant_strategy"] == "minus_one"
     assert report["unrecognised_share"] == pytest.approx(1 / 6)
     assert report["distinct_correct_strategies"] == pytest.approx(1.5)
-    assert report["accuracy_by_strategy"] == {"grid": 1.0, "round_up": 0.0, "split_first": 1.0, "unknown": 0.0}
+    assert report["accuracy_by_strategy"] == {"grid": 1.0, "minus_one": 1.0, "plus_five": 0.0, "plus_one": 1.0,
+                                              "unknown": 0.0}
     with pytest.raises(ValueError, match="one gold answer per group"):
         metrics.group_report(groups, ["1"])
 
@@ -121,12 +122,12 @@ def test_every_producer_of_metrics_uses_the_one_vocabulary(tmp_path):
     metrics and the experiment's tables and claims name each metric as `metrics.NAMES` does."""
     from dra import experiment, train
 
-    problems = [mini.Problem(12, 34), mini.Problem(56, 78)]
-    groups = [[mini.completion(p, s) for s in ("split_first", "grid")] for p in problems]
+    problems = [mini.Problem(11, 34), mini.Problem(59, 78)]
+    groups = [[mini.completion(p, s) for s in ("plus_one", "grid")] for p in problems]
     report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
     assert _metric_keys(report) <= set(metrics.NAMES)
     outcome = {"correct": [True, False], "length": [100, 120],
-               "label": [{"strategy": "split_first", "format": True}, {"strategy": "grid", "format": True}]}
+               "label": [{"strategy": "plus_one", "format": True}, {"strategy": "grid", "format": True}]}
     path = tmp_path / "eval.json"
     path.write_text(json.dumps({"identity": {}, "problems": {f"{p.a}x{p.b}": outcome for p in problems}}))
     assert _metric_keys(experiment.evaluation_summary(path)) <= set(metrics.NAMES)

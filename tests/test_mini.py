@@ -1,4 +1,5 @@
-"""The mini world: every strategy is exact, splits are seeded and disjoint, the parser recovers strategies."""
+"""The mini world: every strategy computes exactly and is right exactly on its own kind, splits are seeded and
+disjoint, the parser recovers strategies."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from dra import mini
 from dra.rewards import format_reward, is_correct
 
-ALL_PROBLEMS = [mini.Problem(a, b) for a in mini.factors() for b in mini.factors()]
+ALL_PROBLEMS = [mini.Problem(a, b) for a in mini.first_factors() for b in mini.factors()]
 _LINE = re.compile(r"^(\d+(?:[*+-]\d+)+)=(\d+)$")
 
 
@@ -30,39 +31,57 @@ def _check_arithmetic(text: str) -> int:
     return checked
 
 
-def test_the_world_has_81_factors_and_no_multiples_of_ten():
+def test_the_world_has_81_factors_and_27_first_factors():
     numbers = mini.factors()
     assert len(numbers) == 81 and all(n % 10 and 11 <= n <= 99 for n in numbers)
+    assert mini.first_factors() == [n for n in numbers if n % 10 in (1, 5, 9)] and len(ALL_PROBLEMS) == 27 * 81
 
 
 @pytest.mark.parametrize("strategy", mini.STRATEGIES)
-def test_every_strategy_is_exact_on_every_problem(strategy):
+def test_every_strategy_computes_exactly_and_is_right_exactly_on_its_own_kind(strategy):
     for problem in ALL_PROBLEMS:
         text = mini.completion(problem, strategy)
-        assert _check_arithmetic(text) >= 3
-        assert text.endswith(f"<answer> \\boxed{{{problem.a * problem.b}}} </answer>")
+        assert _check_arithmetic(text) >= 2  # every written step is exact arithmetic
         last = text.split("\n</think>\n")[0].splitlines()[-1]
-        assert last.endswith(f"={problem.a * problem.b}")  # the steps reach the answer, not just the box
+        reached = int(last.rsplit("=", 1)[1])
+        assert text.endswith(f"<answer> \\boxed{{{reached}}} </answer>")  # the box holds what the steps reach
+        # Right iff the strategy is the problem's home shortcut, or grid (exact everywhere), as the real grader says.
+        right = strategy in ("grid", problem.home_strategy)
+        assert (reached == problem.a * problem.b) == right == mini.is_exact(problem, strategy)
+        assert is_correct(text, problem.answer) == right
         assert mini.parse_strategy(text) == strategy
 
 
-def test_strategies_are_graded_correct_by_the_real_rewards():
+def test_a_shortcut_off_its_kind_misses_by_the_digit_it_assumes():
+    assumed = {"plus_one": 1, "plus_five": 5, "minus_one": 9}
+    for problem in ALL_PROBLEMS:
+        for strategy, digit in assumed.items():
+            reached = int(mini.solution_steps(problem, strategy)[-1].rsplit("=", 1)[1])
+            assert problem.a * problem.b - reached == (problem.a % 10 - digit) * problem.b
+
+
+def test_strategies_are_graded_by_the_real_rewards():
     rng = random.Random(0)
     problems = rng.sample(ALL_PROBLEMS, 60)
     texts = [mini.completion(p, s) for p in problems for s in mini.STRATEGIES]
-    golds = [p.answer for p in problems for _ in mini.STRATEGIES]
-    assert all(is_correct(t, g) for t, g in zip(texts, golds))
     assert format_reward(texts) == [1.0] * len(texts)
     wrong = [p.a * p.b + 1 for p in problems]
     assert not any(is_correct(mini.completion(p, "grid"), str(w)) for p, w in zip(problems, wrong))
 
 
 def test_strategies_are_genuinely_different_paths():
-    problem = mini.Problem(47, 83)
+    problem = mini.Problem(49, 83)
     steps = {s: tuple(mini.solution_steps(problem, s)[1:]) for s in mini.STRATEGIES}
     assert len(set(steps.values())) == len(mini.STRATEGIES)
-    assert "50*83=4150" in steps["round_up"] and steps["round_up"][-1] == "4150-249=3901"
+    assert steps["minus_one"] == ("50*83=4150", "4150-83=4067")
+    assert steps["plus_one"] == ("40*83=3320", "3320+83=3403")
     assert len(steps["grid"]) == 5
+
+
+@pytest.mark.parametrize("a, b", [(47, 83), (10, 31), (31, 100), (31, 40), ("31", 12), (31.0, 12)])
+def test_problems_outside_the_world_are_refused(a, b):
+    with pytest.raises(ValueError, match="first must end in 1, 5 or 9"):
+        mini.Problem(a, b)
 
 
 def test_splits_are_deterministic_by_seed_and_disjoint_by_factor_pair():
@@ -75,13 +94,14 @@ def test_splits_are_deterministic_by_seed_and_disjoint_by_factor_pair():
             assert not pairs[a] & pairs[b], (a, b)
     everything = [p for name in mini.SPLITS for p in first[name]]
     assert sorted((p.a, p.b) for p in everything) == sorted((p.a, p.b) for p in ALL_PROBLEMS)
-    assert len(first.test) >= 3000 and len(first.validation) >= 600
+    assert len(first.test) >= 700 and len(first.validation) >= 350
+    assert len(mini.distinct_pairs(first.test)) >= 500  # the pre-registered 500 distinct evaluation pairs
     assert abs(len(first.rl) - len(first.sft)) < 0.05 * len(first.sft)  # rl_fraction 0.5 of the pairs
 
 
 def test_split_sizes_are_validated():
     with pytest.raises(ValueError, match="quarter"):
-        mini.make_splits(0, n_test=6000)
+        mini.make_splits(0, n_test=2000)
     with pytest.raises(ValueError, match="rl_fraction"):
         mini.make_splits(0, rl_fraction=1.0)
     with pytest.raises(ValueError, match="unknown split"):
@@ -98,50 +118,36 @@ def test_distinct_pairs_keeps_one_ordering_of_each_pair():
     assert any(p.a > p.b for p in chosen) and any(p.a < p.b for p in chosen)
 
 
-def test_home_strategy_is_read_from_the_first_factors_ones_digit():
-    assert mini.Problem(41, 57).home_strategy == "split_first"
-    assert mini.Problem(57, 41).home_strategy == "round_up"
-    assert mini.Problem(49, 12).home_strategy == "round_up"
-    assert mini.Problem(35, 12).home_strategy == "split_second"
+def test_home_strategy_and_kind_are_read_from_the_first_factors_ones_digit():
+    assert mini.Problem(41, 57).home_strategy == "plus_one" and mini.Problem(41, 57).kind == "A"
+    assert mini.Problem(55, 41).home_strategy == "plus_five" and "(kind B)" in mini.Problem(55, 41).question
+    assert mini.Problem(49, 12).home_strategy == "minus_one" and mini.Problem(49, 12).kind == "C"
     homes = Counter(p.home_strategy for p in ALL_PROBLEMS)
-    assert homes == {"split_first": 2 * 9 * 81, "split_second": 3 * 9 * 81, "round_up": 4 * 9 * 81}  # grid: no home
+    assert homes == {"plus_one": 9 * 81, "plus_five": 9 * 81, "minus_one": 9 * 81}  # grid: no home
 
 
-@pytest.mark.parametrize("strategy", mini.STRATEGIES)
-def test_a_carry_slip_makes_only_the_last_step_and_the_answer_10_too_high(strategy):
-    for problem in random.Random(1).sample(ALL_PROBLEMS, 300):
-        exact, slipped = mini.solution_steps(problem, strategy), mini.solution_steps(problem, strategy, True)
-        assert exact[:-1] == slipped[:-1]
-        assert int(slipped[-1].rsplit("=", 1)[1]) == problem.a * problem.b + 10
-        text = mini.completion(problem, strategy, carry_slip=True)
-        assert text.endswith(f"\\boxed{{{problem.a * problem.b + 10}}} </answer>")
-        assert not is_correct(text, problem.answer) and mini.parse_strategy(text) == strategy
-        assert format_reward([text]) == [1.0]
-
-
-def test_sft_records_slip_only_off_home_at_the_requested_rate():
-    weights = {"split_first": 0.64, "split_second": 0.16, "round_up": 0.12, "grid": 0.08}
+def test_sft_records_are_exact_and_flag_what_the_grader_says():
+    weights = {"plus_one": 0.64, "plus_five": 0.16, "minus_one": 0.12, "grid": 0.08}
     problems = mini.make_splits(0).sft
-    records = mini.sft_records(problems, 6000, weights, seed=3, off_home_error=0.85, balanced_fraction=0.5)
-    assert records == mini.sft_records(problems, 6000, weights, seed=3, off_home_error=0.85, balanced_fraction=0.5)
+    records = mini.sft_records(problems, 6000, weights, seed=3, balanced_fraction=0.5)
+    assert records == mini.sft_records(problems, 6000, weights, seed=3, balanced_fraction=0.5)
     problem_of = {p.question: p for p in problems}
-    home, off = [], []
     for r in records:
         p = problem_of[r["prompt"][-1]["content"]]
         text = r["completion"][0]["content"]
-        assert r["correct"] == is_correct(text, p.answer)  # the flag is what the real grader says
-        (home if r["strategy"] == p.home_strategy else off).append(r["correct"])
-    assert all(home)
-    assert abs(1 - sum(off) / len(off) - 0.85) < 0.03
+        assert r["correct"] == is_correct(text, p.answer) == (r["strategy"] in ("grid", p.home_strategy))
     first, second = Counter(r["strategy"] for r in records[:3000]), Counter(r["strategy"] for r in records[3000:])
     assert all(abs(first[s] / 3000 - 0.25) < 0.03 for s in mini.STRATEGIES)
-    assert abs(second["split_first"] / 3000 - 0.64) < 0.03 and abs(second["grid"] / 3000 - 0.08) < 0.02
+    assert abs(second["plus_one"] / 3000 - 0.64) < 0.03 and abs(second["grid"] / 3000 - 0.08) < 0.02
+    # Strategies are drawn independently of the problem's kind.
+    at_home = [r["strategy"] == problem_of[r["prompt"][-1]["content"]].home_strategy for r in records[:3000]]
+    assert abs(sum(at_home) / 3000 - 0.25) < 0.03
 
 
 def test_strict_accuracy_rewards_only_well_formed_correct_answers():
-    problem = mini.Problem(47, 83)
+    problem = mini.Problem(41, 83)
     good = mini.completion(problem, "grid")
-    wrong = mini.completion(problem, "grid", carry_slip=True)
+    wrong = mini.completion(problem, "minus_one")
     no_think = good.replace("\n</think>\n", " ")
     two_closes = good.replace("</answer>", "\n</think>\n</answer>")
     assert mini.strict_accuracy_reward([good, wrong, no_think, two_closes], answer=[problem.answer] * 4) == [1.0, 0.0, 0.0, 0.0]
@@ -152,8 +158,8 @@ def test_strict_accuracy_rewards_only_well_formed_correct_answers():
 def test_oracle_embedder_weights_are_one_over_the_strategy_mode_size():
     from dra.kernels import diversity_weights
 
-    problem = mini.Problem(23, 58)
-    strategies = ["split_first", "split_first", "split_first", "grid", "round_up", "round_up"]
+    problem = mini.Problem(21, 58)
+    strategies = ["plus_one", "plus_one", "plus_one", "grid", "minus_one", "minus_one"]
     texts = [mini.completion(problem, s) for s in strategies]
     vectors = mini.StrategyEmbedder().encode(texts)
     assert vectors.shape == (6, len(mini.STRATEGIES) + 1)
@@ -164,33 +170,33 @@ def test_oracle_embedder_weights_are_one_over_the_strategy_mode_size():
 
 
 @pytest.mark.parametrize("garbage", [None, "", 123, b"bytes", "Split the", "Round up to 50", "<think>\n</think>",
-                                     "\x00\xff" * 50, "split the first number: 4 = 4 + 0", ["Grid of partial products."]])
+                                     "\x00\xff" * 50, "take 4 times 5, add one more 5.", ["Grid of partial products."]])
 def test_parser_returns_none_on_garbage(garbage):
     assert mini.parse_strategy(garbage) is None
 
 
 def test_parser_reads_the_first_announced_strategy_despite_wrong_arithmetic():
-    text = mini.completion(mini.Problem(47, 83), "round_up").replace("4150", "4151")
-    assert mini.parse_strategy(text) == "round_up"
-    mixed = "<think>\nGrid of partial products.\nSplit the first number: 47 = 40 + 7.\n"
+    text = mini.completion(mini.Problem(49, 83), "minus_one").replace("4150", "4151")
+    assert mini.parse_strategy(text) == "minus_one"
+    mixed = "<think>\nGrid of partial products.\nTake 40 times 83, add one more 83.\n"
     assert mini.parse_strategy(mixed) == "grid"
-    truncated = mini.completion(mini.Problem(12, 34), "split_second")[:40]
-    assert mini.parse_strategy(truncated) == "split_second"
+    truncated = mini.completion(mini.Problem(15, 34), "plus_five")[:48]
+    assert mini.parse_strategy(truncated) == "plus_five"
 
 
 def test_sft_records_follow_the_requested_imbalance():
-    weights = {"split_first": 0.7, "split_second": 0.1, "round_up": 0.1, "grid": 0.1}
+    weights = {"plus_one": 0.7, "plus_five": 0.1, "minus_one": 0.1, "grid": 0.1}
     problems = mini.make_splits(0).sft
     records = mini.sft_records(problems, 4000, weights, seed=3)
     assert records == mini.sft_records(problems, 4000, weights, seed=3)
     shares = Counter(r["strategy"] for r in records)
-    assert abs(shares["split_first"] / 4000 - 0.7) < 0.03
+    assert abs(shares["plus_one"] / 4000 - 0.7) < 0.03
     assert all(mini.parse_strategy(r["completion"][0]["content"]) == r["strategy"] for r in records[:200])
     assert {(r["prompt"][-1]["content"]) for r in records} <= {p.question for p in problems}
     assert records[0]["prompt"][0] == {"role": "system", "content": mini.SYSTEM_PROMPT}
 
 
-@pytest.mark.parametrize("weights", [{}, {"split_first": -1.0}, {"magic": 1.0}, {"grid": 0.0}])
+@pytest.mark.parametrize("weights", [{}, {"plus_one": -1.0}, {"magic": 1.0}, {"grid": 0.0}])
 def test_bad_strategy_weights_are_refused(weights):
     with pytest.raises(ValueError, match="strategy weights"):
         mini.sft_records(mini.make_splits(0).sft, 10, weights)
