@@ -324,12 +324,15 @@ CLAIMS: tuple[tuple[str, str, str, str], ...] = (
     ("the gain comes from redundancy", "dra_grpo", "dra_grpo_shuffled", "pass@1"),
 )
 PRIMARY_CLAIM = "DRA raises pass@1"  # the claim whose two comparisons share the Holm adjustment
+# The pre-registration computes no verdict before both arms of a comparison have this many seeds (Deviation 4).
+VERDICT_MIN_SEEDS = 8
 
 
-def claims_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> pd.DataFrame:
     """One row per pre-registered (claim, comparison): paired mean difference, 95% t-interval, seeds, the
     paired t-test's p-value (Holm-adjusted over the two primary pass@1 comparisons) and the verdict by the
-    pre-registered rule ("yes" / "no" / "not shown" / "too few seeds")."""
+    pre-registered rule ("yes" / "no" / "not shown" / "too few seeds"), or "interim (n of 8 seeds)" while a
+    comparison has fewer than `min_seeds` paired seeds: its numbers are descriptive, not a verdict."""
     tests = [compare_arms(results, arm, baseline, metric) for _, arm, baseline, metric in CLAIMS]
     table = pd.DataFrame([{"claim": claim, "comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}",
                            "metric": metric, **difference_columns(test)}
@@ -338,17 +341,19 @@ def claims_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     table["p_holm"] = np.nan
     if primary.any():
         table.loc[primary, "p_holm"] = holm(table.loc[primary, "p_value"].tolist())
-    table["verdict"] = [_claim_verdict(claim, test, p_holm)
+    table["verdict"] = [_claim_verdict(claim, test, p_holm, min_seeds)
                         for (claim, *_), test, p_holm in zip(CLAIMS, tests, table.p_holm)]
     return table
 
 
-def _claim_verdict(claim: str, test: PairedTest, p_holm: float) -> str:
+def _claim_verdict(claim: str, test: PairedTest, p_holm: float, min_seeds: int) -> str:
     """The pre-registered rule: the primary claim needs a Holm-adjusted p < 0.05 and a positive mean; the
     others need their interval above 0; "no" when the interval lies below 0."""
     reading = verdict(test.difference)
     if reading == "too few seeds":
         return reading
+    if test.difference.n < min_seeds:
+        return f"interim ({test.difference.n} of {min_seeds} seeds)"
     if claim == PRIMARY_CLAIM:
         if p_holm < 0.05 and test.difference.estimate > 0:
             return "yes"

@@ -92,6 +92,9 @@ def test_claims_table_applies_the_preregistered_rule():
     assert primary.p_holm.tolist() == pytest.approx(holm(p))
     assert primary.verdict.tolist() == ["yes", "yes"]
     assert set(table[table.claim == "the gain comes from redundancy"].verdict) == {"too few seeds"}
+    # Fewer seeds than the pre-registration asks: the same numbers, labelled interim instead of a verdict.
+    interim = experiment.claims_table([r for r in results if r["seed"] < 3])
+    assert interim[interim.claim == experiment.PRIMARY_CLAIM].verdict.tolist() == ["interim (3 of 8 seeds)"] * 2
 
 
 @pytest.mark.slow
