@@ -361,6 +361,24 @@ def _claim_verdict(claim: str, test: PairedTest, p_holm: float, min_seeds: int) 
     return {"higher": "yes", "lower": "no"}.get(reading, "not shown")
 
 
+def world_check(results: Sequence[dict[str, Any]], arms: Sequence[str] = ("grpo", "dr_grpo"),
+                metric: str = "pass@1") -> pd.DataFrame:
+    """Does RL help at all in this world? Per arm: its test `metric` minus the base policy's, per seed, with a
+    95% t-interval over seeds (the base policy is one fixed model, so the difference varies only with the RL
+    seed). The pre-registration's goal: GRPO at least +5 points with the interval above 0."""
+    base = [r for r in results if r["arm"] == "base"]
+    rows = {}
+    if base:
+        reference = base[0]["evaluation"][metric]
+        for arm in arms:
+            values = [r["evaluation"][metric] - reference for r in results if r["arm"] == arm]
+            if values:
+                interval = t_interval(values)
+                rows[ARM_LABELS[arm]] = {"base": reference, "mean difference": interval.estimate,
+                                         "low": interval.low, "high": interval.high, "seeds": interval.n}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def pass_at_k_curve(results: Sequence[dict[str, Any]], arm: str, baseline: str, ks: Sequence[int] = PASS_AT_K) -> pd.DataFrame:
     """Paired difference (arm - baseline) of pass@k for each k, with 95% t-intervals over seeds."""
     rows = [{"k": k, **difference_columns(compare_arms(results, arm, baseline, f"pass@{k}"))} for k in ks]

@@ -76,6 +76,17 @@ def test_compare_arms_is_scipys_paired_t_test():
     assert result.sd == pytest.approx(np.std([0.05, 0.02, 0.09], ddof=1))
 
 
+def test_world_check_is_the_arm_minus_the_base_with_a_t_interval_over_seeds():
+    results = [{"arm": "base", "seed": 0, "evaluation": {"pass@1": 0.20}}] + [
+        {"arm": "grpo", "seed": s, "evaluation": {"pass@1": v}} for s, v in enumerate([0.30, 0.34, 0.29])]
+    row = experiment.world_check(results).loc["GRPO"]
+    expected = stats.t.interval(0.95, 2, loc=np.mean([0.10, 0.14, 0.09]), scale=stats.sem([0.10, 0.14, 0.09]))
+    assert row["mean difference"] == pytest.approx(0.11) and row["seeds"] == 3 and row["base"] == 0.20
+    assert (row["low"], row["high"]) == pytest.approx(expected)
+    assert "Dr. GRPO" not in experiment.world_check(results).index  # no runs, no row
+    assert experiment.world_check(results[1:]).empty  # no base evaluation, nothing to compare with
+
+
 def test_claims_table_applies_the_preregistered_rule():
     """Both primary comparisons clearly positive over 8 seeds: Holm-adjusted p < 0.05 and verdict "yes"; a
     comparison without results: "too few seeds"; columns as notebook 03 prints them."""

@@ -21,17 +21,19 @@
 # exact strategy partition). The settings, seeds, endpoints and verdict rules were fixed before any DRA arm ran:
 # [docs/preregistration_mini_v2.md](../docs/preregistration_mini_v2.md).
 #
-# In the mini world (version 2) each problem has a *home* strategy that is reliable on it, and the base policy
-# prefers one strategy regardless of the problem, so accuracy rises only by learning which strategy fits which
-# problem. Every run is evaluated on held-out test prompts (distinct factor pairs): pass@1 (the primary endpoint),
+# In the mini world (version 4) each problem has a *home* strategy, a shortcut that is exact only on its kind
+# (shown in the prompt), and the base policy prefers one strategy regardless of the problem, so accuracy rises
+# only by learning which strategy fits which kind. Every run is evaluated on held-out test prompts (distinct factor pairs): pass@1 (the primary endpoint),
 # pass@k up to 16, the share of samples that use their problem's home strategy, accuracy per home type, strategy
 # entropy and distinct correct strategies. At the paper profile the notebook shows the launch commands.
 #
 # Runs are cached by the configuration that made them: a finished (arm, seed) is read back from
-# `data/mini_training/<profile>/`, an interrupted one resumes from its last checkpoint in `runs/`.
+# `data/mini_training/<profile>/`, an interrupted one resumes from its last checkpoint in `runs/`. The grid is
+# filled by `python -m dra.experiment` over several sessions; until a comparison has the pre-registered 8 seeds
+# its row says "interim" instead of a verdict.
 
 # %%
-import os
+from typing import Optional
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,12 +41,14 @@ import pandas as pd
 
 from dra import experiment, recipes, train
 from dra.config import PROJECT_ROOT, resolve_profile, runs_dir
-from dra.reports import save_figure, save_result, save_table
+from dra.reports import quiet_libraries, save_figure, save_result, save_table, show_table
+
+quiet_libraries()
 
 # %% tags=["parameters"]
 profile: str = "mini"  # smoke (trains every arm for a few steps) | mini (reads committed runs) | paper; papermill -p profile smoke
-seeds: "Optional[list]" = None  # training seeds; None: the profile's (smoke: 0, mini: 0-7)
-train_missing: "Optional[bool]" = None  # None: train missing runs at smoke; at mini only read the committed results
+seeds: Optional[list] = None  # training seeds; None: the profile's (smoke: 0, mini: 0-7)
+train_missing: Optional[bool] = None  # None: train missing runs at smoke; at mini only read the committed results
 benchmark_steps: int = 6  # optimiser steps per configuration in the overhead benchmark
 
 # %%
@@ -67,8 +71,7 @@ for arm in recipes.ARMS:
 dry_table = pd.DataFrame({k: {"steps": v["optimizer_steps"], "prompts seen": v["prompts_seen"], "loss": v["loss_type"],
                               "scale_rewards": v["scale_rewards"], "DRA": v["dra"],
                               "memory GB (lower bound)": v["memory_gb_per_training_gpu"]["total"]} for k, v in dry.items()}).T
-print(dry_table.to_string())
-print()
+show_table(dry_table, title="Paper recipes (dry run)")
 print("vLLM server (GPU 3):", dry["DRA-GRPO"]["vllm_server"])
 print("training (GPUs 0-2):", dry["DRA-GRPO"]["launch"])
 if profile == "paper":
@@ -88,7 +91,17 @@ print(f"{len(results)} results files; {len(missing)} (arm, seed) runs not traine
 table = experiment.arm_table(results)
 if len(table):
     save_table(table, f"03_mini_arms_{profile}", profile)
-    print(table.round(3).to_string())
+    show_table(table, title=f"Test metrics per arm: mean over seeds, ± = half-width of the 95% t-interval ({data_profile})")
+
+# %% [markdown]
+# **World check** (not a claim about DRA): does RL raise test pass@1 over the SFT base policy at all? Per seed,
+# the arm minus the base policy, with a 95% t-interval over seeds. The pre-registered goal: GRPO +5 points or
+# more with the interval above 0.
+
+# %%
+world = experiment.world_check(results)
+if len(world):
+    show_table(world, title="RL arm - base policy, test pass@1")
 
 # %%
 curves = experiment.curves_frame(results)
@@ -125,10 +138,11 @@ if len(curves):
 claims = experiment.claims_table(results)
 if len(results):
     save_table(claims.set_index(["claim", "comparison"]), f"03_claims_{profile}", profile)
-    print(claims[["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]]
-          .round(4).to_string(index=False))
+    show_table(claims[["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]],
+               digits=4, index=False, title="Pre-registered claims (paired by seed)")
     save_result("mini_training_summary", {"arms": table.reset_index().to_dict(orient="records"),
-                                          "claims": claims.to_dict(orient="records"), "missing": missing}, profile)
+                                          "claims": claims.to_dict(orient="records"), "missing": missing,
+                                          "world_check": world.reset_index().to_dict(orient="records")}, profile)
 
 # %%
 comparisons = [("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"), ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo")]
@@ -149,8 +163,7 @@ plt.show()
 home_types = experiment.home_type_table(results)
 if len(home_types):
     save_table(home_types, f"03_accuracy_by_home_type_{profile}", profile)
-    print("test accuracy by home type (mean over seeds):")
-    print(home_types.round(3).to_string())
+    show_table(home_types, title="Test accuracy by home type (mean over seeds)")
 
 # %% [markdown]
 # ## Overhead: seconds per step with and without DRA
@@ -164,5 +177,5 @@ if profile != "paper":
     overhead = experiment.overhead_benchmark(profile, steps=benchmark_steps)
     save_result("dra_overhead", overhead.reset_index().to_dict(orient="records"), profile)
     save_table(overhead, f"03_overhead_{profile}", profile)
-    print(overhead.round(3).to_string())
+    show_table(overhead, title="Seconds per step with and without DRA")
     print(f"paper: 90/84 = {90 / 84:.3f}")
