@@ -6,7 +6,7 @@ files, evaluation files, study embeddings), so a refactoring must leave each of 
 tasks and run configuration got one home each); `tests/test_cache_keys.py` recomputes them with the current
 API and compares. Regenerate the fixture only for a change that *means* to move a key, and say so:
 
-    HF_HUB_OFFLINE=1 DRA_RUNS_DIR=/RUNS python -m tests.cache_keys > tests/fixtures/cache_keys.json
+    HF_HUB_OFFLINE=1 DRA_RUNS_DIR=/RUNS python tests/cache_keys.py > tests/fixtures/cache_keys.json
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from unittest import mock
 
 import numpy as np
 
-from dra import evaluate, experiment, mini, policy, recipes, study
+from dra import evaluate, experiment, policy, profiles, recipes, study
 from dra.config import runs_dir
 from dra.io import config_key
 
@@ -41,25 +42,44 @@ def relative_to_runs(path: Path) -> str:
     return str(Path(path).relative_to(runs_dir()))
 
 
-def evaluation_identity(profile: str, arm: str, seed: int, split: str, tkey: str) -> dict[str, Any]:
-    """What `dra.evaluate` compares before resuming an evaluation file of one run, and where that file lives."""
-    settings = evaluate.PROFILE_SETTINGS[profile]
-    model_dir = runs_dir() / profile / arm / f"seed{seed}-{tkey}"
-    identity = {"model": relative_to_runs(model_dir), "benchmark": f"mini_{split}", "profile": profile,
-                "settings": dataclasses.asdict(settings), "sampling": evaluate.SAMPLING}
-    file = runs_dir() / "evals" / profile / f"{arm}_seed{seed}_{tkey}_{split}.json"
-    return {"identity_key": config_key(identity), "file": relative_to_runs(file)}
+class _Captured(Exception):
+    """Stops an evaluation at its call to `dra.evaluate.evaluate`, carrying the arguments it was given."""
+
+
+def _capture_evaluation(model: Any, items: list[dict[str, Any]], **options: Any) -> None:
+    raise _Captured(model, items, options)
+
+
+def evaluation_identity(start_evaluation: Callable[[], Any]) -> dict[str, Any]:
+    """What `dra.evaluate` compares before resuming the evaluation file that `start_evaluation` (the experiment's
+    own code path, trained models and results files stubbed out) writes, where that file lives, and its items."""
+    with tempfile.TemporaryDirectory() as results, \
+            mock.patch.dict(os.environ, {"DRA_RESULTS_DIR": results}), \
+            mock.patch.object(experiment, "train_run", lambda run, label=None: run.directory), \
+            mock.patch.object(experiment.policy, "base_policy", lambda config: policy.run_dir(config) / "model"), \
+            mock.patch.object(experiment.evaluate, "evaluate", _capture_evaluation):
+        try:
+            start_evaluation()
+        except _Captured as captured:
+            model, items, options = captured.args
+        else:
+            raise AssertionError("the experiment did not start an evaluation")
+    identity = {"model": relative_to_runs(model), "benchmark": options["benchmark"], "profile": options["profile"],
+                "settings": dataclasses.asdict(options["settings"]), "sampling": evaluate.SAMPLING}
+    return {"identity_key": config_key(identity), "file": relative_to_runs(options["path"]), "items": digest(items)}
 
 
 def run_keys(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    eval_prompts = experiment.EXPERIMENT_PROFILES[profile]["eval_prompts"]
-    mapping = experiment.arm_recipe(profile, arm, seed, overrides)
-    tkey = experiment.train_key(profile, mapping)
+    eval_prompts = profiles.get(profile).mini_experiment().eval_prompts
+    run = experiment.Run.of(profile, arm, seed, overrides)
+    tkey = run.key
+    assert run.directory == runs_dir() / profile / arm / f"seed{seed}-{tkey}"
     return {
-        "recipe": digest(mapping),
+        "recipe": digest(run.recipe),
         "train_key": tkey,
         "result_keys": {split: experiment.result_key(tkey, split, eval_prompts, profile) for split in SPLITS},
-        "evaluations": {split: evaluation_identity(profile, arm, seed, split, tkey) for split in SPLITS},
+        "evaluations": {split: evaluation_identity(lambda split=split: experiment.run_arm(run, eval_prompts, split))
+                        for split in SPLITS},
     }
 
 
@@ -90,36 +110,41 @@ def study_embedding_key(texts: list[list[str]]) -> str:
 
 
 def mini_profile_keys(profile: str) -> dict[str, Any]:
-    config = policy.policy_config(profile)
-    splits = config.splits()
-    eval_prompts = experiment.EXPERIMENT_PROFILES[profile]["eval_prompts"]
-    study_settings = study.STUDY_PROFILES[profile]
-    study_prompts = mini.prompt_records(splits.test[: study_settings["mini_prompts"]], config.system_prompt)
+    settings = profiles.get(profile)
+    config = settings.mini_policy()
+    task = config.task
+    eval_prompts = settings.mini_experiment().eval_prompts
+    study_prompts = task.records(task.splits().test[: settings.study.mini_prompts])
     return {
         "policy_key": config.key(),
         "policy_config": config.as_dict(),
-        "base_result_keys": {split: experiment.result_key(f"base-{config.key()}", split, eval_prompts, profile)
+        "base_result_keys": {split: experiment.result_key(experiment.base_model_key(profile), split, eval_prompts,
+                                                          profile) for split in SPLITS},
+        "evaluation_items": {split: digest(task.evaluation_items(split, eval_prompts)) for split in SPLITS},
+        "base_evaluations": {split: evaluation_identity(lambda split=split: experiment.run_base(profile, eval_prompts,
+                                                                                                 split))
                              for split in SPLITS},
-        "evaluation_items": {split: digest(evaluate.mini_items(profile, limit=eval_prompts, split=split))
-                             for split in SPLITS},
-        "rl_records": digest(mini.prompt_records(splits.rl, config.system_prompt)),
+        "rl_records": digest(task.training_records()),
         "study_prompts": digest(study_prompts),
-        "experiment": {"seeds": list(experiment.EXPERIMENT_PROFILES[profile]["seeds"]), "eval_prompts": eval_prompts},
+        "experiment": {"seeds": list(settings.mini_experiment().seeds), "eval_prompts": eval_prompts},
         "runs": {f"{arm}/seed{seed}": run_keys(profile, arm, seed) for arm in recipes.arms(profile) for seed in SEEDS},
-        "sweep": {"name": f"grpo_{experiment.override_tag(SWEEP)}_seed0", **run_keys(profile, "grpo", 0, SWEEP)},
+        "sweep": {"name": experiment.Run.of(profile, "grpo", 0, SWEEP).results_name,
+                  **run_keys(profile, "grpo", 0, SWEEP)},
     }
 
 
 def all_keys() -> dict[str, Any]:
     return {
         "profiles": {profile: mini_profile_keys(profile) for profile in MINI_PROFILES},
-        "evaluation_settings": {p: dataclasses.asdict(s) for p, s in evaluate.PROFILE_SETTINGS.items()},
-        "study_settings": study.STUDY_PROFILES,
+        "evaluation_settings": {name: dataclasses.asdict(p.evaluation) for name, p in profiles.PROFILES.items()},
+        "study_settings": {name: p.study.as_dict() for name, p in profiles.PROFILES.items()},
         "study_embedding_key": study_embedding_key([["a", "bb", "ccc"], ["dd", "e", "f"]]),
         "paper_recipes": {arm: digest(recipes.recipe("paper", arm)) for arm in recipes.arms("paper")},
         # Values scripts and notebooks read per profile (notebook 02's kernel benchmark, the base policy script).
-        "kernel_benchmark_repeats": {"smoke": [5, 1], "mini": [50, 3], "paper": [200, 3]},
-        "base_policy_prompts": {"smoke": 24, "mini": 3000},
+        "kernel_benchmark_repeats": {name: [p.benchmarks.kernel_repeats, p.benchmarks.kernel_loop_repeats]
+                                     for name, p in profiles.PROFILES.items()},
+        "base_policy_prompts": {name: p.benchmarks.base_policy_prompts for name, p in profiles.PROFILES.items()
+                                if p.benchmarks.base_policy_prompts is not None},
         # The committed results of world version 2's sweep still load, with the keys they were written with.
         "committed_results": [[r["arm"], r["seed"], r["key"]] for r in experiment.load_results("world_v2", "validation")],
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import cache_keys
+import cache_keys
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cache_keys.json"
 
