@@ -2,9 +2,9 @@
 
 Results of the pre-registered mini experiment are found by these keys (base policy, training runs, results
 files, evaluation files, study embeddings), so a refactoring must leave each of them byte-identical.
-`tests/fixtures/cache_keys.json` holds them as this file computed them at commit 685f54c (before profiles,
-tasks and run configuration got one home each); `tests/test_cache_keys.py` recomputes them with the current
-API and compares. Regenerate the fixture only for a change that *means* to move a key, and say so:
+`tests/fixtures/cache_keys.json` holds them as computed at commit 685f54c, before profiles, tasks and run
+configuration got one home each, by this file written against that commit's API (the same stubs around its
+own run_arm and run_base); `tests/test_cache_keys.py` recomputes them with the current API and compares. Regenerate the fixture only for a change that *means* to move a key, and say so:
 
     HF_HUB_OFFLINE=1 DRA_RUNS_DIR=/RUNS python tests/cache_keys.py > tests/fixtures/cache_keys.json
 """
@@ -95,26 +95,18 @@ class _NamedEmbedder:
 
 def study_embedding_key(texts: list[list[str]]) -> str:
     """The file name `study.embed_groups` caches these texts' vectors under."""
-    with tempfile.TemporaryDirectory() as cache:
-        previous = os.environ.get("DRA_CACHE_DIR")
-        os.environ["DRA_CACHE_DIR"] = cache
-        try:
-            study.embed_groups(texts, _NamedEmbedder())
-            (made,) = (Path(cache) / "embeddings").glob("*.npy")
-        finally:
-            if previous is None:
-                os.environ.pop("DRA_CACHE_DIR")
-            else:
-                os.environ["DRA_CACHE_DIR"] = previous
+    with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, {"DRA_CACHE_DIR": cache}):
+        study.embed_groups(texts, _NamedEmbedder())
+        (made,) = (Path(cache) / "embeddings").glob("*.npy")
     return made.stem
 
 
 def mini_profile_keys(profile: str) -> dict[str, Any]:
-    settings = profiles.get(profile)
-    config = settings.mini_policy()
+    chosen = profiles.get(profile)
+    config = chosen.mini_policy()
     task = config.task
-    eval_prompts = settings.mini_experiment().eval_prompts
-    study_prompts = task.records(task.splits().test[: settings.study.mini_prompts])
+    eval_prompts = chosen.mini_experiment().eval_prompts
+    study_prompts = task.records(task.splits().test[: chosen.study.mini_prompts])
     return {
         "policy_key": config.key(),
         "policy_config": config.as_dict(),
@@ -126,7 +118,7 @@ def mini_profile_keys(profile: str) -> dict[str, Any]:
                              for split in SPLITS},
         "rl_records": digest(task.training_records()),
         "study_prompts": digest(study_prompts),
-        "experiment": {"seeds": list(settings.mini_experiment().seeds), "eval_prompts": eval_prompts},
+        "experiment": {"seeds": list(chosen.mini_experiment().seeds), "eval_prompts": eval_prompts},
         "runs": {f"{arm}/seed{seed}": run_keys(profile, arm, seed) for arm in recipes.arms(profile) for seed in SEEDS},
         "sweep": {"name": experiment.Run.of(profile, "grpo", 0, SWEEP).results_name,
                   **run_keys(profile, "grpo", 0, SWEEP)},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dra import study
+from dra import profiles, study
 from dra.rewards import paper_reward
 from dra.stats import pool_effects
 
@@ -154,8 +154,6 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
-    from dra import profiles
-
     task = profiles.get("smoke").mini_policy().task
     path = smoke_policy_dir
     records = task.records(task.splits().test[:4])
