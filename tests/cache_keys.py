@@ -24,7 +24,7 @@ from unittest import mock
 import numpy as np
 
 from dra import evaluate, experiment, policy, profiles, recipes, study
-from dra.config import runs_dir
+from dra.config import PROJECT_ROOT, runs_dir
 from dra.io import config_key
 
 MINI_PROFILES = ("smoke", "mini")
@@ -137,9 +137,15 @@ def all_keys() -> dict[str, Any]:
                                      for name, p in profiles.PROFILES.items()},
         "base_policy_prompts": {name: p.benchmarks.base_policy_prompts for name, p in profiles.PROFILES.items()
                                 if p.benchmarks.base_policy_prompts is not None},
-        # The committed results of world version 2's sweep still load, with the keys they were written with.
-        "committed_results": [[r["arm"], r["seed"], r["key"]] for r in experiment.load_results("world_v2", "validation")],
+        "committed_results": committed_results(),
     }
+
+
+def committed_results() -> list[list[Any]]:
+    """(arm, seed, key) of the committed results of world version 2's sweep: they still load, with the keys
+    they were written with (read from the repository's data/, wherever $DRA_RESULTS_DIR points)."""
+    with mock.patch.dict(os.environ, {"DRA_RESULTS_DIR": str(PROJECT_ROOT / "data")}):
+        return [[r["arm"], r["seed"], r["key"]] for r in experiment.load_results("world_v2", "validation")]
 
 
 if __name__ == "__main__":
