@@ -1,9 +1,7 @@
-"""Profiles and paths: the settings every module and notebook shares.
+"""Paths: where the project reads external data and writes caches, runs, results and figures.
 
-Profiles: ``smoke`` (seconds, what CI runs), ``mini`` (the CPU default: a complete miniature of every
-experiment on a 2-core machine) and ``paper`` (the paper's scale on GPUs). Environment variables:
+(Profiles, and ``$DRA_PROFILE``, are `dra.profiles`.) Environment variables:
 
-- ``DRA_PROFILE``: the profile when none is passed explicitly.
 - ``DRA_DATA_DIR``: a local copy of the external datasets (benchmarks, completions, training pools); CI
   points it at ``../shared/data``. Never committed to the project.
 - ``DRA_CACHE_DIR``: caches that are safe to delete (default ``<project>/.cache``).
@@ -16,20 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROFILES: tuple[str, ...] = ("smoke", "mini", "paper")
-DEFAULT_PROFILE = "mini"
-# Profiles whose figures, tables and results are committed; the others write into a subfolder git ignores.
-COMMITTED_PROFILES: tuple[str, ...] = ("mini", "paper")
-
 PROJECT_ROOT = Path(os.environ.get("DRA_HOME", Path(__file__).resolve().parents[1]))
-
-
-def resolve_profile(profile: str | None = None) -> str:
-    """The explicit profile, else $DRA_PROFILE, else 'mini'. Raises ValueError on an unknown name."""
-    chosen = profile or os.environ.get("DRA_PROFILE") or DEFAULT_PROFILE
-    if chosen not in PROFILES:
-        raise ValueError(f"unknown profile {chosen!r}; choose one of {', '.join(PROFILES)} (or set DRA_PROFILE).")
-    return chosen
 
 
 def _dir_from_env(var: str, default: Path) -> Path:

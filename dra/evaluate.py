@@ -5,7 +5,8 @@ bootstrap interval over problems (`dra.stats.bootstrap_interval`): the interval 
 would move with another draw of problems of the same kind, which is what matters on a 30-problem benchmark
 like AIME24 (one problem = 3.3 points). pass@k uses the unbiased estimator of Chen et al. (2021).
 
-One results file per (model, benchmark, profile) holds every problem's per-sample outcomes, the generation
+Items (id, prompt, answer) come from a task (`dra.tasks`), the generation settings from the profile
+(`dra.profiles.EvalSettings`). One results file per (model, benchmark, profile) holds every problem's per-sample outcomes, the generation
 settings, the seed, package versions and hardware. It is rewritten atomically after every chunk of problems,
 so an interrupted evaluation resumes where it stopped; a file made with other settings (or by the older
 sampler that seeded whole chunks) is refused, never mixed in.
@@ -23,72 +24,25 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from dra import checks, generation, mini, policy
+from dra import checks, generation
 from dra.config import results_dir
-from dra.data import load
 from dra.io import BadFileError, provenance, read_json, safe_name, slug, write_json
 from dra.metrics import as_outcomes, mean_pass_at_k
+from dra.profiles import EvalSettings
 from dra.rewards import is_correct
 from dra.stats import LEVEL, Interval, bootstrap_interval
 
-# The paper's evaluation prompt: lighteval's MATH prompt as the authors ran it (docs/paper_facts.md, section 7).
-EVAL_PROMPT = (
-    "Solve the following math problem efficiently and clearly. The last line of your response should be of the "
-    "following format: 'Therefore, the final answer is: $\\boxed{ANSWER}$. I hope it is correct' (without quotes) "
-    "where ANSWER is just the final number or expression that solves the problem. Think step by step before "
-    "answering."
-)
-BENCHMARKS: tuple[str, ...] = ("aime24", "math500", "amc23", "minerva", "olympiadbench")
 # Part of every results file's identity: files of the older sampler (one seed per chunk) are refused.
 SAMPLING = "per-problem seeds"
 RESULTS_KIND = "a results file of dra.evaluate"
 FIELDS: tuple[str, ...] = ("correct", "length", "label")
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Generation settings of one evaluation; part of the results file's identity."""
-
-    n_samples: int = 16
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 32768
-    seed: int = 0
-    backend: str = "transformers"
-    batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        checks.integer(self.n_samples, "n_samples", minimum=1)
-        checks.real(self.temperature, "temperature (0 means greedy)", 0)
-        checks.real(self.top_p, "top_p", 0, 1, low_open=True)
-        checks.integer(self.max_new_tokens, "max_new_tokens", minimum=1)
-        checks.integer(self.seed, "seed", minimum=0)
-        checks.choice(self.backend, "backend", generation.BACKENDS)
-        checks.integer(self.batch_size, "batch_size", minimum=1)
-
-
-# Per profile: the paper profile uses the paper's sampling (temperature 0.6, top_p 0.95, 32,768 new tokens;
-# docs/paper_facts.md, section 7) with 16 samples per problem.
-PROFILE_SETTINGS: dict[str, EvalSettings] = {
-    "smoke": EvalSettings(n_samples=2, max_new_tokens=24, temperature=0.7, top_p=1.0),
-    "mini": EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),
-    "paper": EvalSettings(n_samples=16, backend="vllm"),
-}
-
-
-def benchmark_items(name: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Problems of a benchmark as evaluation items: id, prompt (the paper's evaluation prompt), answer."""
-    if limit is not None:
-        checks.integer(limit, "limit", minimum=0)
-    return [{"id": r["id"], "prompt": [{"role": "user", "content": f"{EVAL_PROMPT}\n\n{r['problem']}"}],
-             "answer": r["answer"]} for r in load(name)[:limit]]
 
 
 def results_path(model_label: str, benchmark: str, profile: str) -> Path:
@@ -269,14 +223,3 @@ def pass_at_k_summary(correct, ks: Sequence[int] = (1, 2, 4, 8, 16), seed: int =
         if 1 < k <= correct.shape[1]:
             out[f"pass@{k}"] = mean_pass_at_k(correct, k)
     return out
-
-
-def mini_items(profile: str, limit: int | None = None, split: str = "test") -> list[dict[str, Any]]:
-    """The mini world's `split` as evaluation items, one ordering per factor pair (`dra.mini.distinct_pairs`,
-    so items are independent), in the training prompt format (the mini policies know no other). Each item
-    also carries its `home_strategy`."""
-    config = policy.policy_config(profile)
-    problems = mini.distinct_pairs(config.splits()[split])[:limit]
-    records = mini.prompt_records(problems, config.system_prompt)
-    return [{"id": f"{p.a}x{p.b}", "prompt": r["prompt"], "answer": r["answer"], "home_strategy": p.home_strategy}
-            for p, r in zip(problems, records)]

@@ -1,9 +1,10 @@
 """The mini-world training experiment: the paper's four arms and the controls x seeds, trained and evaluated alike.
 
-Each (arm, seed) is trained with `dra.train` from the recipe mapping of the profile (`dra.recipes.recipe`,
-the same table the YAML files are written from), resuming an interrupted run, then evaluated on a split of
-the mini world with `dra.evaluate` (one ordering per factor pair, n samples per prompt, graded by the real
-grader, each sample's strategy parsed). The base policy is evaluated the same way as the step-0 reference.
+Each (arm, seed) is a `Run`: trained with `dra.train` from the recipe mapping of the profile
+(`dra.recipes.recipe`, the same table the YAML files are written from; no file is read), resuming an
+interrupted run, then evaluated on a split of the mini world's task (`dra.tasks.MiniTask`: one ordering per
+factor pair, n samples per prompt at the profile's `EvalSettings`, graded by the real grader, each sample's
+strategy parsed) with `dra.evaluate`. The base policy is evaluated the same way as the step-0 reference.
 
 Every artefact is identified by the configuration that made it (issue: nothing stale may be reused):
 
@@ -25,17 +26,19 @@ import argparse
 import copy
 import inspect
 import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from dra import evaluate, metrics, mini, policy, recipes
+from dra import evaluate, metrics, mini, policy, profiles, recipes
 from dra.config import results_dir, runs_dir
 from dra.io import config_key, provenance, read_json, read_jsonl, write_json
-from dra.rewards import well_formatted
+from dra.profiles import Profile
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, t_interval
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
@@ -53,16 +56,8 @@ CURVE_KEYS = ("raw_reward", "reward", "mini/accuracy", "mini/home_share", "compl
               "groups/zero_variance_abs_advantage", "groups/abs_advantage", "step_time", "kl", "entropy")
 PASS_AT_K = tuple(range(1, 17))
 
-EXPERIMENT_PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {"seeds": [0], "eval_prompts": 6},
-    # 500 test prompts from distinct factor pairs x 16 samples (pass@k up to 16); seeds per the
-    # pre-registered power rule (8 to start, up to 20 for the primary comparisons).
-    "mini": {"seeds": list(range(8)), "eval_prompts": 500},
-}
-
-
-def _annotate(text: str) -> dict[str, Any]:
-    return {"strategy": mini.parse_strategy(text), "format": well_formatted(text)}
+# The profiles with a mini experiment (the paper profile trains a real model; its arms run outside this module).
+EXPERIMENT_PROFILES: tuple[str, ...] = tuple(name for name, p in profiles.PROFILES.items() if p.experiment)
 
 
 def results_file(profile: str, name: str, split: str = "test") -> Path:
@@ -108,12 +103,12 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     }
 
 
-def _evaluate_model(model_dir: Path, label: str, profile: str, eval_prompts: int, split: str,
+def _evaluate_model(model_dir: Path, label: str, profile: Profile, eval_prompts: int, split: str,
                     progress_label: str | None = None) -> dict[str, Any]:
-    items = evaluate.mini_items(profile, limit=eval_prompts, split=split)
-    path = runs_dir() / "evals" / profile / f"{label}_{split}.json"
-    evaluate.evaluate(str(model_dir), items, benchmark=f"mini_{split}", profile=profile,
-                      settings=evaluate.PROFILE_SETTINGS[profile], path=path, annotate=_annotate,
+    task = profile.mini_policy().task
+    path = runs_dir() / "evals" / profile.name / f"{label}_{split}.json"
+    evaluate.evaluate(str(model_dir), task.evaluation_items(split, eval_prompts), benchmark=f"mini_{split}",
+                      profile=profile.name, settings=profile.evaluation, path=path, annotate=task.label,
                       progress_label=f"evaluating {progress_label or label} on {split}")
     return evaluation_summary(path)
 
@@ -123,15 +118,22 @@ def training_curve(run_dir: Path) -> list[dict[str, Any]]:
     return [{"step": line["step"], **{k: line[k] for k in CURVE_KEYS if k in line}} for line in lines if "loss" in line]
 
 
-def arm_recipe(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def arm_recipe(profile: str | Profile, arm: str, seed: int, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full recipe mapping of one run: the profile's recipe of `arm`, the seed, then `overrides`."""
     mapping = {**recipes.recipe(profile, arm), "seed": seed, **(overrides or {})}
     mapping.pop("output_dir")
     return mapping
 
 
-def train_key(profile: str, mapping: dict[str, Any]) -> str:
-    return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping, "base_policy": policy.policy_config(profile).key()})
+def train_key(profile: str | Profile, mapping: dict[str, Any]) -> str:
+    """A training run's identity: its full recipe mapping and the base policy it starts from."""
+    return config_key({"format": EXPERIMENT_FORMAT, "recipe": mapping,
+                       "base_policy": profiles.get(profile).mini_policy().key()})
+
+
+def base_model_key(profile: str | Profile) -> str:
+    """What made the base policy, in the form `result_key` takes for a trained run's key."""
+    return f"base-{profiles.get(profile).mini_policy().key()}"
 
 
 def run_label(arm: str, seed: int, position: tuple[int, int] | None = None) -> str:
@@ -140,109 +142,137 @@ def run_label(arm: str, seed: int, position: tuple[int, int] | None = None) -> s
     return f"{label}, run {position[0]}/{position[1]}" if position else label
 
 
-def train_run(profile: str, arm: str, seed: int, overrides: dict[str, Any] | None = None,
-              progress_label: str | None = None) -> Path:
-    """Train one (arm, seed[, overrides]) run, or resume it, or return it when finished by the same config."""
+@dataclass(frozen=True)
+class Run:
+    """One training run of the grid: `arm` of the profile's recipes at `seed`, with recipe `overrides` (e.g. a
+    sweep's learning rate). Its recipe mapping and key are computed once, here."""
+
+    profile: Profile
+    arm: str
+    seed: int
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, profile: str | Profile, arm: str, seed: int, overrides: Mapping[str, Any] | None = None) -> Run:
+        return cls(profiles.get(profile), arm, seed, dict(overrides or {}))
+
+    @cached_property
+    def recipe(self) -> dict[str, Any]:
+        return arm_recipe(self.profile, self.arm, self.seed, self.overrides)
+
+    @cached_property
+    def key(self) -> str:
+        return train_key(self.profile, self.recipe)
+
+    @property
+    def directory(self) -> Path:
+        """runs/<profile>/<arm>/seed<seed>-<key>: a changed configuration trains into a new folder."""
+        return runs_dir() / self.profile.name / self.arm / f"seed{self.seed}-{self.key}"
+
+    @property
+    def results_name(self) -> str:
+        """The results file's name: <arm>_seed<seed>, with the overrides' tag when there are any."""
+        if self.overrides:
+            return f"{self.arm}_{override_tag(self.overrides)}_seed{self.seed}"
+        return f"{self.arm}_seed{self.seed}"
+
+
+def train_run(run: Run, progress_label: str | None = None) -> Path:
+    """Train `run`, or resume it, or return its folder when it was finished by the same configuration."""
     from dra import train  # TRL: imported only when a run trains
 
-    mapping = arm_recipe(profile, arm, seed, overrides)
-    key = train_key(profile, mapping)
-    run_dir = runs_dir() / profile / arm / f"seed{seed}-{key}"
-    done = run_dir / "training_done.json"
-    if done.exists() and read_json(done, what="training marker").get("key") == key:
-        return run_dir
-    train.train(*train.configs_from_mapping({**mapping, "output_dir": str(run_dir)}),
-                progress_label=progress_label or run_label(arm, seed))
-    write_json(done, {"key": key, "recipe": mapping})
-    return run_dir
+    done = run.directory / "training_done.json"
+    if done.exists() and read_json(done, what="training marker").get("key") == run.key:
+        return run.directory
+    train.train(train.run_config({**run.recipe, "output_dir": str(run.directory)}),
+                progress_label=progress_label or run_label(run.arm, run.seed))
+    write_json(done, {"key": run.key, "recipe": run.recipe})
+    return run.directory
 
 
-def run_arm(profile: str, arm: str, seed: int, eval_prompts: int, split: str = "test",
-            overrides: dict[str, Any] | None = None, name: str | None = None,
-            progress_label: str | None = None) -> dict[str, Any]:
-    """Train (or resume, or reuse) one arm at one seed, evaluate it on `split`, and write its results file;
-    the progress bars say `progress_label` (default: `run_label`)."""
-    mapping = arm_recipe(profile, arm, seed, overrides)
-    tkey = train_key(profile, mapping)
-    key = result_key(tkey, split, eval_prompts, profile)
-    name = name or f"{arm}_seed{seed}"
-    out = results_file(profile, name, split)
+def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: str | None = None) -> dict[str, Any]:
+    """Train (or resume, or reuse) one run, evaluate it on `split`, and write its results file; the progress
+    bars say `progress_label` (default: `run_label`)."""
+    key = result_key(run.key, split, eval_prompts, run.profile)
+    out = results_file(run.profile.name, run.results_name, split)
     if (saved := _cached(out, key)) is not None:
         return saved
-    progress_label = progress_label or run_label(arm, seed)
-    run_dir = train_run(profile, arm, seed, overrides, progress_label)
+    progress_label = progress_label or run_label(run.arm, run.seed)
+    run_dir = train_run(run, progress_label)
     result = {
-        "key": key, "arm": arm, "seed": seed, "split": split, "overrides": overrides or {},
-        "evaluation": _evaluate_model(run_dir, f"{arm}_seed{seed}_{tkey}", profile, eval_prompts, split,
-                                      progress_label),
+        "key": key, "arm": run.arm, "seed": run.seed, "split": split, "overrides": dict(run.overrides),
+        "evaluation": _evaluate_model(run_dir, f"{run.arm}_seed{run.seed}_{run.key}", run.profile, eval_prompts,
+                                      split, progress_label),
         "curve": training_curve(run_dir),
-        **provenance(profile, seed, recipe=mapping, train_key=tkey, base_policy=policy.policy_config(profile).key()),
+        **provenance(run.profile.name, run.seed, recipe=run.recipe, train_key=run.key,
+                     base_policy=run.profile.mini_policy().key()),
     }
     write_json(out, result)
     return result
 
 
-def run_base(profile: str, eval_prompts: int, split: str = "test") -> dict[str, Any]:
+def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> dict[str, Any]:
     """Evaluate the SFT base policy (the step-0 reference of every arm)."""
-    config = policy.policy_config(profile)
-    key = result_key(f"base-{config.key()}", split, eval_prompts, profile)
-    out = results_file(profile, "base", split)
+    profile = profiles.get(profile)
+    config = profile.mini_policy()
+    key = result_key(base_model_key(profile), split, eval_prompts, profile)
+    out = results_file(profile.name, "base", split)
     if (saved := _cached(out, key)) is not None:
         return saved
-    model_dir = policy.base_policy(config=config)
+    model_dir = policy.base_policy(config)
     result = {"key": key, "arm": "base", "seed": None, "split": split,
               "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
                                             "the base policy"),
-              **provenance(profile, base_policy=config.key())}
+              **provenance(profile.name, base_policy=config.key())}
     write_json(out, result)
     return result
 
 
-def run_experiment(profile: str, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
+def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
                    base: bool = True, split: str = "test", overrides: dict[str, Any] | None = None,
                    report: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The base evaluation and every (arm, seed) on `split` (with recipe `overrides`, e.g. a sweep's learning
     rate), each read back from its results file when it is current; `report` is called with each result."""
-    settings = EXPERIMENT_PROFILES[profile]
-    seeds = settings["seeds"] if seeds is None else seeds
-    results = [run_base(profile, settings["eval_prompts"], split)] if base else []
-    grid = [(seed, arm) for seed in seeds for arm in arms]
-    for position, (seed, arm) in enumerate(grid, start=1):
-        name = f"{arm}_{override_tag(overrides)}_seed{seed}" if overrides else None
-        results.append(run_arm(profile, arm, seed, settings["eval_prompts"], split, overrides, name,
-                               run_label(arm, seed, (position, len(grid)))))
+    profile = profiles.get(profile)
+    settings = profile.mini_experiment()
+    seeds = settings.seeds if seeds is None else seeds
+    results = [run_base(profile, settings.eval_prompts, split)] if base else []
+    grid = [Run.of(profile, arm, seed, overrides) for seed in seeds for arm in arms]
+    for position, run in enumerate(grid, start=1):
+        results.append(run_arm(run, settings.eval_prompts, split, run_label(run.arm, run.seed, (position, len(grid)))))
         if report is not None:
             report(results[-1])
     return results
 
 
-def collect(profile: str, arms: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
             train_missing: bool = True) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
     """(results, missing): the base evaluation and every (arm, seed) on the test split. With `train_missing`
     each missing or stale run is trained and evaluated; without it only current results files are read, and
     the (arm, seed) pairs without one are returned as `missing` (so a notebook can show a partial grid
     without starting hours of training)."""
-    settings = EXPERIMENT_PROFILES[profile]
+    profile = profiles.get(profile)
+    settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
-    seeds = settings["seeds"] if seeds is None else seeds
+    seeds = settings.seeds if seeds is None else seeds
     if train_missing:
         return run_experiment(profile, arms, seeds), []
-    def current_key(r: dict[str, Any]) -> str:
-        made_by = (f"base-{policy.policy_config(profile).key()}" if r["arm"] == "base"
-                   else train_key(profile, arm_recipe(profile, r["arm"], r["seed"])))
-        return result_key(made_by, "test", settings["eval_prompts"], profile)
 
-    current = {(r["arm"], r["seed"]): r for r in load_results(profile)
+    def current_key(r: dict[str, Any]) -> str:
+        made_by = base_model_key(profile) if r["arm"] == "base" else Run.of(profile, r["arm"], r["seed"]).key
+        return result_key(made_by, "test", settings.eval_prompts, profile)
+
+    current = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
                if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
     missing = [(arm, seed) for arm in arms for seed in seeds if (arm, seed) not in current]
     return list(current.values()), missing
 
 
-def result_key(made_by: str, split: str, eval_prompts: int, profile: str) -> str:
-    """The identity of a results file: what made the model (a run's training key, or the base policy's) and
+def result_key(made_by: str, split: str, eval_prompts: int, profile: str | Profile) -> str:
+    """The identity of a results file: what made the model (a run's training key, or `base_model_key`) and
     everything about its evaluation."""
     return config_key({"format": EXPERIMENT_FORMAT, "model": made_by, "split": split, "eval_prompts": eval_prompts,
-                       "eval": evaluate.PROFILE_SETTINGS[profile].__dict__, "sampling": evaluate.SAMPLING})
+                       "eval": profiles.get(profile).evaluation.__dict__, "sampling": evaluate.SAMPLING})
 
 
 def load_results(profile: str, split: str = "test") -> list[dict[str, Any]]:
@@ -392,7 +422,7 @@ def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame.groupby("arm", sort=False).mean() if len(frame) else frame
 
 
-def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),
+def overhead_benchmark(profile: str | Profile, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),
                        seed: int = 0) -> pd.DataFrame:
     """Seconds per optimiser step of GRPO and of DRA-GRPO with each embedder, measured in one process.
 
@@ -408,7 +438,7 @@ def overhead_benchmark(profile: str, steps: int = 8, embedders: Sequence[str] = 
         with tempfile.TemporaryDirectory() as scratch:
             overrides = {"max_steps": steps, "save_strategy": "no", "output_dir": scratch,
                          **({"dra_embedder": embedder} if embedder else {})}
-            train.train(*train.configs_from_mapping({**arm_recipe(profile, arm, seed), **overrides}),
+            train.train(train.run_config({**arm_recipe(profile, arm, seed), **overrides}),
                         progress_label=f"overhead: {ARM_LABELS[arm]}" + (f" ({embedder})" if embedder else ""))
             curve = training_curve(Path(scratch))
         timed = curve[1:] if len(curve) > 1 else curve
@@ -470,7 +500,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 action.default = " ".join(map(str, action.default)) or "none"
             return super()._expand_help(action)
 
-    profile_seeds = "; ".join(f"{name}: {', '.join(map(str, s['seeds']))}" for name, s in EXPERIMENT_PROFILES.items())
+    profile_seeds = "; ".join(f"{name}: {', '.join(map(str, profiles.get(name).mini_experiment().seeds))}"
+                              for name in EXPERIMENT_PROFILES)
     parser = argparse.ArgumentParser(prog="python -m dra.experiment", description=inspect.cleandoc(main.__doc__),
                                      formatter_class=HelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),

@@ -18,9 +18,9 @@ last ``\\boxed{}`` for `is_correct`. Each strategy announces itself in its first
 recovers it from that line (the arithmetic that follows may be wrong; grading is `dra.rewards`' job).
 
 Prompts are chat messages: a system prompt and the question. `SYSTEM_PROMPT` is a documented shortened form
-of the paper's system prompt (`PAPER_SYSTEM_PROMPT`, verbatim from the authors' recipes): it keeps the
-``<think> </think>``, ``<answer> </answer>`` and ``\\boxed{}`` instructions but drops the 80-word preamble, which
-would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
+of the paper's system prompt (`dra.tasks.PAPER_SYSTEM_PROMPT`, verbatim from the authors' recipes): it keeps
+the ``<think> </think>``, ``<answer> </answer>`` and ``\\boxed{}`` instructions but drops the 80-word preamble,
+which would otherwise be most of every sequence the tiny CPU policy processes (about 100 of its tokens, against
 about 70 for a whole completion). Any prompt can be passed instead (`prompt_messages(..., system_prompt=)`).
 
 Why diversity can pay here (world version 4). Each problem has a *home* strategy, the shortcut that hard-codes
@@ -62,13 +62,6 @@ HOME_BY_ONES_DIGIT: dict[int, str] = {1: "plus_one", 5: "plus_five", 9: "minus_o
 # The prompt names the problem's kind; which strategy fits which kind is for the policy to learn.
 KIND_OF_HOME: dict[str, str] = {"plus_one": "A", "plus_five": "B", "minus_one": "C"}
 
-PAPER_SYSTEM_PROMPT = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
-    "assistant first thinks about the reasoning process in the mind and then provides the user with the answer, "
-    "and put your final answer within \\boxed{} . The reasoning process and answer are enclosed within <think> "
-    "</think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> "
-    "answer here </answer>. Note that respond by English, NOT use other languages."
-)
 SYSTEM_PROMPT = "Reason in <think> </think>, then answer in <answer> \\boxed{} </answer>."
 
 FACTOR_MIN, FACTOR_MAX = 11, 99

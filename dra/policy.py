@@ -1,7 +1,8 @@
 """The mini world's base policy: a tiny Qwen2 model trained from scratch on CPU, cached by its config.
 
 `base_policy(profile)` returns the directory of a trained policy, training it first when no cached copy
-made by exactly the same configuration exists. Training is three steps:
+made by exactly the same configuration (the profile's `dra.profiles.MiniPolicyConfig`) exists. Training is
+three steps:
 
 1. A byte-level BPE tokenizer trained locally with the `tokenizers` library on rendered training
    conversations. Digits are always single tokens (so numbers are spelled digit by digit), and the
@@ -10,11 +11,12 @@ made by exactly the same configuration exists. Training is three steps:
    datasets and ``apply_chat_template(..., add_generation_prompt=True)`` work as with a Hub model.
 2. A small `Qwen2ForCausalLM` built from a `Qwen2Config` (random initialisation, tied embeddings).
 3. Supervised fine-tuning with TRL's `SFTTrainer` on conversational prompt-completion records from
-   `dra.mini.sft_records` (loss on the completion only), read in order: the first `balanced_fraction` of the
-   examples use every strategy equally often (so each strategy's skill is learned), the rest are deliberately
-   imbalanced (`MiniPolicyConfig.strategy_weights`): one dominant strategy and rarer ones, the situation in
-   which GRPO can collapse onto the dominant mode. Each shortcut strategy is exact only on its own kind of
-   problem (`dra.mini`), so which strategy fits which problem matters.
+   `dra.mini.sft_records` over the SFT split of the configuration's task (loss on the completion only), read
+   in order: the first `balanced_fraction` of the examples use every strategy equally often (so each
+   strategy's skill is learned), the rest are deliberately imbalanced (`MiniPolicyConfig.strategy_weights`):
+   one dominant strategy and rarer ones, the situation in which GRPO can collapse onto the dominant mode.
+   Each shortcut strategy is exact only on its own kind of problem (`dra.mini`), so which strategy fits
+   which problem matters.
 
 The result is saved with ``save_pretrained`` (model, generation config and tokenizer in one directory), so
 transformers, TRL and vLLM load it like any Hub model id.
@@ -32,21 +34,19 @@ raises ValueError.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from dra import mini
-from dra.config import resolve_profile, runs_dir
-from dra.io import config_key, last_complete_checkpoint, read_json, write_json
+from dra import mini, profiles
+from dra.config import runs_dir
+from dra.io import last_complete_checkpoint, read_json, write_json
+from dra.profiles import POLICY_FORMAT_VERSION, MiniPolicyConfig, Profile
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT_VERSION = 6  # 6: world version 4, shortcut strategies exact only on their own kind
 SPECIAL_TOKENS = {"pad": "<|endoftext|>", "start": "<|im_start|>", "eos": "<|im_end|>"}
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -55,99 +55,19 @@ CHAT_TEMPLATE = (
 SUMMARY_FILE = "training_summary.json"
 
 
-@dataclass(frozen=True)
-class MiniPolicyConfig:
-    """Everything that determines a trained base policy; its `key()` names the cache entry.
-
-    Task: `split_seed`, `n_test`, `n_validation`, `rl_fraction` (see `dra.mini.make_splits`; `splits()`
-    builds them), `system_prompt`, `strategy_weights` (relative frequency of each strategy in the imbalanced
-    part of the SFT data) and `balanced_fraction` (see `dra.mini.sft_records`). Tokenizer:
-    `vocab_size`, trained on `tokenizer_corpus` balanced SFT conversations. Model: the `Qwen2Config` sizes.
-    SFT: `max_steps` optimiser steps of `batch_size` fresh examples each (every example is seen once, in
-    order), AdamW with `learning_rate`, cosine schedule after `warmup_ratio` of the steps, `seed`.
-    """
-
-    profile: str
-    split_seed: int = 0
-    n_test: int = 700
-    n_validation: int = 350
-    rl_fraction: float = 0.5
-    system_prompt: str = mini.SYSTEM_PROMPT
-    strategy_weights: dict[str, float] = field(
-        default_factory=lambda: {"plus_one": 0.64, "plus_five": 0.16, "minus_one": 0.12, "grid": 0.08}
-    )
-    balanced_fraction: float = 0.7
-    vocab_size: int = 384
-    tokenizer_corpus: int = 2000
-    hidden_size: int = 128
-    num_hidden_layers: int = 3
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 256
-    max_position_embeddings: int = 256
-    max_steps: int = 1800
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.01
-    seed: int = 0
-    save_steps: int = 50
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def key(self) -> str:
-        return config_key({"format": POLICY_FORMAT_VERSION, **self.as_dict()})
-
-    @property
-    def n_examples(self) -> int:
-        return self.max_steps * self.batch_size
-
-    def splits(self) -> mini.MiniSplits:
-        """The task's SFT / RL / validation / test problems: the one place they are built from this config."""
-        return mini.make_splits(self.split_seed, n_test=self.n_test, n_validation=self.n_validation,
-                                rl_fraction=self.rl_fraction)
-
-
-PROFILE_CONFIGS: dict[str, MiniPolicyConfig] = {
-    # Seconds: proves the pipeline (tokenizer, model, SFT, save, load), not a useful policy.
-    "smoke": MiniPolicyConfig(
-        profile="smoke", n_test=200, n_validation=50, vocab_size=320, tokenizer_corpus=400,
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-        intermediate_size=64, max_steps=8, batch_size=8, save_steps=4,
-    ),
-    # 491k parameters, 1,800 steps x 64 fresh examples (70% with balanced strategies, then 64/16/12/8), world
-    # version 4 (shortcuts exact only on their own kind). World version 1 measured 0.40 pass@1 after 1,200 steps
-    # (0.02 after 600); 1,800 steps with random slips gave home accuracies 0.74 / 0.55 / 0.71 (grid 0.04); 1,500
-    # steps with 85% carry slips 0.36 / 0.21 / 0.22. scripts/train_mini_policy.py reports them at and off home.
-    "mini": MiniPolicyConfig(profile="mini"),
-}
-
-
-def policy_config(profile: str | None = None, **overrides: Any) -> MiniPolicyConfig:
-    """The base-policy configuration of `profile` (smoke or mini), with field `overrides` applied."""
-    profile = resolve_profile(profile)
-    if profile not in PROFILE_CONFIGS:
-        raise ValueError(
-            f"profile {profile!r} has no mini-world policy: the paper profile trains "
-            "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B instead. Use profile 'smoke' or 'mini'."
-        )
-    return dataclasses.replace(PROFILE_CONFIGS[profile], **overrides)
-
-
 def run_dir(config: MiniPolicyConfig) -> Path:
     """Where the run of `config` lives: runs_dir()/mini_policy/<profile>-<key>."""
     return runs_dir() / "mini_policy" / f"{config.profile}-{config.key()}"
 
 
-def base_policy(profile: str | None = None, *, config: MiniPolicyConfig | None = None) -> Path:
-    """The directory of the trained base policy for `profile` (or an explicit `config`).
+def base_policy(source: str | Profile | MiniPolicyConfig) -> Path:
+    """The directory of the trained base policy of a profile (a `Profile` or its name) or of a configuration.
 
     Returns the cached model when one made by the same configuration exists; otherwise trains it (resuming
     from the last checkpoint of an interrupted run) and returns the new directory. Load it with
     `load_policy` or any ``from_pretrained``.
     """
-    config = config or policy_config(profile)
+    config = source if isinstance(source, MiniPolicyConfig) else profiles.get(source).mini_policy()
     model_dir = run_dir(config) / "model"
     if (model_dir / SUMMARY_FILE).is_file():
         return model_dir
@@ -185,7 +105,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
     root = run_dir(config)
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / "config.json", {"key": config.key(), "format": POLICY_FORMAT_VERSION, **config.as_dict()})
-    splits = config.splits()
+    splits = config.task.splits()
     tokenizer = train_tokenizer(config, splits.sft, root / "tokenizer")
 
     records = mini.sft_records(

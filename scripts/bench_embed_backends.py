@@ -46,14 +46,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dra import diversity_weights, mini, policy
-from dra.config import resolve_profile, results_dir, runs_dir
+from dra import diversity_weights, mini, policy, profiles
+from dra.config import results_dir, runs_dir
 from dra.data import load
 from dra.embed import Embedder, PolicyEmbedder, get_embedder, native_bf16
 from dra.io import package_versions, provenance, write_json
 
 GROUP = 6
 PER_CALL = 48  # 8 prompts x G = 6: one mini-profile GRPO step
+MINI_TASK = profiles.get("mini").mini_policy().task  # the mini profile's RL prompts stand in for a GRPO step's
 BATCH_SIZE = 32  # what the trainer's encode uses
 SLIP = 0.25  # share of mini completions with an arithmetic slip
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -81,7 +82,7 @@ def load_embedders(names: list[str]) -> dict[str, Embedder]:
 def mini_texts(rng: random.Random, n: int) -> list[str]:
     """n // GROUP mini-world groups: a random RL problem each, GROUP completions with uniformly drawn strategies,
     each wrong in one step with probability SLIP (as a GRPO step's samples: repeats within a group happen)."""
-    problems = mini.make_splits(0).rl
+    problems = MINI_TASK.splits().rl
     texts = []
     for problem in rng.sample(problems, n // GROUP):
         for strategy in rng.choices(mini.STRATEGIES, k=GROUP):
@@ -201,7 +202,7 @@ def separation(embedder: Embedder, n_problems: int = 50) -> dict[str, float]:
     first clearly below the second."""
     rng = random.Random(1)
     different, same = [], []
-    for problem in rng.sample(mini.make_splits(0).rl, n_problems):
+    for problem in rng.sample(MINI_TASK.splits().rl, n_problems):
         texts = [mini.completion(problem, s) for s in mini.STRATEGIES]
         slipped = [mini.completion(problem, s, mini.random_slip(problem, s, rng)) for s in mini.STRATEGIES]
         vectors = embedder.encode(texts + slipped, show_progress=False)
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=results_dir() / "bench_embed_backends.json")
     parser.add_argument("--dtype-timing", type=int, default=None, help=argparse.SUPPRESS)  # child of part "emulated"
     args = parser.parse_args(argv)
+    profile = profiles.from_environment().name  # recorded in the results' provenance
     if args.dtype_timing is not None:
         print(json.dumps(dtype_timing(args.dtype_timing)))
         return 0
@@ -329,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<34} {row['embed_seconds_per_step']:6.3f} s/step = {100 * row['share_of_grpo_step']:5.1f}% of GRPO")
 
     path = write_json(args.out, {
-        "provenance": provenance(resolve_profile(), seed=0, script="scripts/bench_embed_backends.py",
+        "provenance": provenance(profile, seed=0, script="scripts/bench_embed_backends.py",
                                  batch_size=BATCH_SIZE, native_bf16=native_bf16(),
                                  backend_versions=package_versions(("onnxruntime", "openvino", "onnx"))),
         **results,

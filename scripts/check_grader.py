@@ -39,7 +39,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dra.config import resolve_profile, results_dir
+from dra import profiles
+from dra.config import results_dir
 from dra.data import BENCHMARKS, load
 from dra.io import provenance, write_json, write_text
 from dra.rewards import DEFAULT_TIMEOUT_S, final_answer, grade, is_correct
@@ -189,7 +190,7 @@ def adversarial_timing(threads: int = 4) -> dict:
             "worker_startup_s": round(startup, 3)}
 
 
-def report_adversarial(out: Path) -> None:
+def report_adversarial(out: Path, profile: str) -> None:
     result = adversarial_timing()
     print(f"\n{'adversarial case':<24} {'main thread s':>14} {'thread pool s':>14}")
     for case in result["cases"]:
@@ -198,7 +199,7 @@ def report_adversarial(out: Path) -> None:
           f"(thread pool); time limit {result['timeout_s']} s; {result['threads']} worker processes started in "
           f"{result['worker_startup_s']:.2f} s")
     write_json(out / "grader_adversarial.json", {
-        "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py", part="adversarial",
+        "provenance": provenance(profile, seed=None, script="scripts/check_grader.py", part="adversarial",
                                  load_average_1min=round(os.getloadavg()[0], 2)),
         **result,
     })
@@ -214,7 +215,7 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def report_agreement(out: Path) -> None:
+def report_agreement(out: Path, profile: str) -> None:
     start = time.perf_counter()
     rows, disagreements = [], []
     for name in BENCHMARKS:
@@ -240,7 +241,7 @@ def report_agreement(out: Path) -> None:
 
     write_text(out / "grader_agreement.csv", to_csv(rows))
     write_json(out / "grader_agreement.json", {
-        "provenance": provenance(resolve_profile(), seed=None, script="scripts/check_grader.py",
+        "provenance": provenance(profile, seed=None, script="scripts/check_grader.py",
                                  wall_seconds=round(wall, 2), timeout_s=DEFAULT_TIMEOUT_S),
         "goal": GOAL, "table": rows, "disagreements": disagreements,
     })
@@ -252,10 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=results_dir(), help="where to write grader_*.json/csv")
     parser.add_argument("--only", choices=("agreement", "adversarial"), help="run one part only")
     args = parser.parse_args(argv)
+    profile = profiles.from_environment().name  # recorded in the results' provenance
     if args.only != "adversarial":
-        report_agreement(args.out)
+        report_agreement(args.out, profile)
     if args.only != "agreement":
-        report_adversarial(args.out)
+        report_adversarial(args.out, profile)
     return 0
 
 

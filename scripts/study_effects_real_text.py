@@ -10,23 +10,23 @@ writes them with provenance to data/study_effects_real_text_mini.json (or $DRA_R
 
 import pandas as pd
 
-from dra import study
+from dra import profiles, study
 from dra.embed import get_embedder
 from dra.reports import save_result
 
 PROFILE, SEED = "mini", 0
-settings = study.STUDY_PROFILES[PROFILE]
+settings = profiles.get(PROFILE).study
 timer = study.StageTimer()
-embedders = {name: get_embedder(name) for name in settings["real_embedders"]}
+embedders = {name: get_embedder(name) for name in settings.real_embedders}
 rows = []
 for name in ["qwen_math_cot_100", "game24"]:
-    sg = study.real_text_groups(name, settings["max_group"], max_prompts=settings["real_prompts"])
+    sg = study.real_text_groups(name, settings.max_group, max_prompts=settings.real_prompts)
     embeddings = {e: timer(f"embedding {name} ({e})", lambda e=e: study.embed_groups(sg.groups, embedders[e]))
                   for e in embedders}
-    rows += timer(f"effect sizes {name}", lambda: study.effect_table(sg, embeddings, settings["group_sizes"],
+    rows += timer(f"effect sizes {name}", lambda: study.effect_table(sg, embeddings, settings.group_sizes,
                                                                       controls=study.CONTROLS, seed=SEED))
 table = pd.DataFrame(rows)
-path = save_result("study_effects_real_text", {"settings": settings, "effects": rows, "timing_seconds": timer.seconds},
+path = save_result("study_effects_real_text", {"settings": settings.as_dict(), "effects": rows, "timing_seconds": timer.seconds},
                    PROFILE, SEED)
 columns = ["scale", "embedder", "G", "reward", "control", "pooled_n_defined", "pooled_estimate", "pooled_ci_low",
            "pooled_ci_high", "pooled_tau2", "share_spearman", "share_permutation", "share_attainable", "t_test_size",

@@ -16,11 +16,9 @@ import time
 
 import numpy as np
 
-from dra import generation, metrics, mini, policy
-from dra.config import resolve_profile, results_dir
+from dra import generation, metrics, mini, policy, profiles
+from dra.config import results_dir
 from dra.io import provenance, write_json
-
-EVAL_PROMPTS = {"smoke": 24, "mini": 3000}
 
 
 def main() -> None:
@@ -33,12 +31,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=768, help="sequences generated together")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     args = parser.parse_args()
-    profile = resolve_profile(args.profile)
-    config = policy.policy_config(profile)
+    profile = profiles.from_environment(args.profile)
+    config = profile.mini_policy()
 
     started = time.perf_counter()
     cached = (policy.run_dir(config) / "model" / policy.SUMMARY_FILE).is_file()
-    model_dir = policy.base_policy(config=config)
+    model_dir = policy.base_policy(config)
     load_or_train_s = time.perf_counter() - started
     summary = policy.training_summary(model_dir)
     print(f"base policy: {model_dir} ({'cached' if cached else 'trained now'}; {summary['n_parameters']:,} parameters)")
@@ -47,9 +45,8 @@ def main() -> None:
           f"{' (resumed from ' + summary['resumed_from'] + ')' if summary['resumed_from'] else ''}")
 
     model, tokenizer = policy.load_policy(model_dir)
-    test = mini.distinct_pairs(config.splits().test)
-    problems = test[: args.prompts or EVAL_PROMPTS[profile]]
-    prompts = [mini.prompt_messages(p, config.system_prompt) for p in problems]
+    problems = config.task.evaluation_problems("test", args.prompts or profile.benchmarks.base_policy_prompts)
+    prompts = [config.task.messages(p) for p in problems]
 
     started = time.perf_counter()
     groups = generation.sample_groups(
@@ -79,12 +76,12 @@ def main() -> None:
         "grading_seconds": round(grading_s, 2),
         "examples": {p.question: g[:2] for p, g in list(zip(problems, groups))[:3]},
         "provenance": provenance(
-            profile, args.seed, policy_key=config.key(), model_dir=model_dir, policy_config=config.as_dict(),
+            profile.name, args.seed, policy_key=config.key(), model_dir=model_dir, policy_config=config.as_dict(),
             split="test", n_prompts=len(problems), group_size=args.group_size, temperature=args.temperature,
             top_p=1.0, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, backend="transformers",
         ),
     }
-    path = write_json(results_dir() / f"mini_base_policy_{profile}.json", result)
+    path = write_json(results_dir() / f"mini_base_policy_{profile.name}.json", result)
     _print_result(result, n_completions)
     print(f"written: {path}")
 

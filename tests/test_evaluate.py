@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dra import evaluate, generation
+from dra import evaluate, generation, profiles, tasks
 
 
 def test_pass_at_1_bootstrap_hand_computed():
@@ -42,16 +42,17 @@ def test_summary_pass_at_k_hand_computed():
 
 @pytest.mark.skipif(not os.environ.get("DRA_DATA_DIR"), reason="DRA_DATA_DIR is not set")
 def test_benchmark_items_use_the_paper_eval_prompt():
-    items = evaluate.benchmark_items("aime24", limit=3)
-    assert len(items) == 3 and items[0]["prompt"][0]["content"].startswith(evaluate.EVAL_PROMPT)
+    items = tasks.MathTask("aime24").evaluation_items(limit=3)
+    assert len(items) == 3 and items[0]["prompt"][0]["content"].startswith(tasks.EVAL_PROMPT)
     assert all(item["answer"] for item in items)
 
 
 @pytest.mark.slow
 def test_smoke_evaluation_resumes_and_refuses_stale_files(smoke_policy_dir, tmp_path, monkeypatch):
     smoke_policy = str(smoke_policy_dir)
-    items = evaluate.mini_items("smoke", limit=6)
-    settings = evaluate.PROFILE_SETTINGS["smoke"]
+    smoke = profiles.get("smoke")
+    items = smoke.mini_policy().task.evaluation_items("test", 6)
+    settings = smoke.evaluation
     path = tmp_path / "eval.json"
     real_sampler = generation.sample_groups
     calls = {"n": 0}

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from adversarial import Raises, case, check
-from dra import evaluate
-from dra.evaluate import EvalSettings
+from dra import evaluate, profiles, tasks
+from dra.profiles import EvalSettings
 from dra.io import BadFileError
 
 ITEMS = [{"id": "p1", "prompt": "What is 2 + 2?", "answer": "4"}, {"id": "p2", "prompt": "1 + 1?", "answer": 2}]
-SMOKE = evaluate.PROFILE_SETTINGS["smoke"]
+SMOKE = profiles.get("smoke").evaluation
 
 
 def run(**overrides):
@@ -76,7 +76,7 @@ CASES = [
     case("profile-escape", run(profile="/etc"), Raises(ValueError, "profile")),
     case("load-field-unknown", lambda: evaluate.load_outcomes("/nonexistent.json", field="nope"), Raises(ValueError, "field")),
     case("load-missing-file", lambda: evaluate.load_outcomes("/nonexistent/eval.json"), Raises(FileNotFoundError, "eval.json")),
-    case("benchmark_items-limit-negative", lambda: evaluate.benchmark_items("aime24", limit=-1), Raises(ValueError, "limit")),
+    case("benchmark_items-limit-negative", lambda: tasks.MathTask("aime24").evaluation_items(limit=-1), Raises(ValueError, "limit")),
     case("problem_seed-stable", lambda: evaluate.problem_seed(0, "p1") == evaluate.problem_seed(0, "p1")
          != evaluate.problem_seed(1, "p1") != evaluate.problem_seed(0, "p2"), True),
 ]
@@ -131,7 +131,7 @@ def test_a_partial_file_of_the_old_sampler_is_refused(tmp_path):
 @pytest.mark.slow
 def test_outcomes_do_not_depend_on_chunk_size_batch_size_or_order(smoke_policy_dir, tmp_path):
     smoke_policy = str(smoke_policy_dir)
-    items = evaluate.mini_items("smoke", limit=7)
+    items = profiles.get("smoke").mini_policy().task.evaluation_items("test", 7)
     settings = replace(SMOKE, n_samples=3, max_new_tokens=40)
     runs = {
         "chunk 7": ({"chunk_size": 7}, settings, items),

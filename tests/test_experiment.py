@@ -112,29 +112,31 @@ def test_claims_table_applies_the_preregistered_rule():
 def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
-    first = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
+    one_step = experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1})
+    first = experiment.train_run(one_step)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    assert experiment.train_run("smoke", "grpo", 0, {"max_steps": 1}) == first  # same config: reused
+    assert experiment.train_run(experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1})) == first  # same config: reused
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
-    changed = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1, "learning_rate": 3e-5})
+    changed = experiment.train_run(experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1, "learning_rate": 3e-5}))
     assert changed != first and (changed / "training_done.json").exists()
     # A finished folder whose marker names another configuration is not trusted.
     (first / "training_done.json").write_text('{"key": "something-else"}')
-    again = experiment.train_run("smoke", "grpo", 0, {"max_steps": 1})
+    again = experiment.train_run(one_step)
     assert again == first and (first / "model.safetensors").stat().st_mtime_ns != stamp
     capsys.readouterr()
-    result = experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})
+    result = experiment.run_arm(one_step, eval_prompts=4)
     assert "evaluating GRPO seed 0 on test" in capsys.readouterr().err  # the bar names the run it evaluates
     assert result["evaluation"]["problems"] == 4 and result["recipe"]["learning_rate"] == 1e-4
-    assert experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})["key"] == result["key"]
+    assert experiment.run_arm(one_step, eval_prompts=4)["key"] == result["key"]
+    assert (tmp_path / "data/mini_training/smoke/grpo_max_steps=1_seed0.json").is_file()  # named by its overrides
 
 
 def test_grid_runs_are_labelled_with_arm_seed_and_position(monkeypatch):
     labels = []
 
-    def record(profile, arm, seed, eval_prompts, split, overrides, name, progress_label):
+    def record(run, eval_prompts, split, progress_label):
         labels.append(progress_label)
-        return {"arm": arm, "seed": seed}
+        return {"arm": run.arm, "seed": run.seed}
 
     monkeypatch.setattr(experiment, "run_arm", record)
     experiment.run_experiment("smoke", ["grpo", "dra_grpo"], seeds=[0, 1], base=False)

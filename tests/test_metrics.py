@@ -120,7 +120,7 @@ def _metric_keys(record: dict) -> set[str]:
 def test_every_producer_of_metrics_uses_the_one_vocabulary(tmp_path):
     """group_report (the base policy's calibration), the experiment's evaluation summary, the trainer's step
     metrics and the experiment's tables and claims name each metric as `metrics.NAMES` does."""
-    from dra import experiment, train
+    from dra import experiment, tasks
 
     problems = [mini.Problem(11, 34), mini.Problem(59, 78)]
     groups = [[mini.completion(p, s) for s in ("plus_one", "grid")] for p in problems]
@@ -132,7 +132,7 @@ def test_every_producer_of_metrics_uses_the_one_vocabulary(tmp_path):
     path.write_text(json.dumps({"identity": {}, "problems": {f"{p.a}x{p.b}": outcome for p in problems}}))
     assert _metric_keys(experiment.evaluation_summary(path)) <= set(metrics.NAMES)
     texts = [text for group in groups for text in group]
-    logged = train.mini_completion_metrics(texts, [{"answer": p.answer, "home_strategy": p.home_strategy}
+    logged = tasks.MiniTask.completion_metrics(texts, [{"answer": p.answer, "home_strategy": p.home_strategy}
                                                    for p in problems for _ in range(2)])
     assert all(k.startswith("mini/") for k in logged) and {k[5:] for k in logged} <= set(metrics.NAMES)
     named = {*experiment.METRICS, *(metric for *_, metric in experiment.CLAIMS)}

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from dra import mini
+from dra import mini, tasks
 from dra.rewards import format_reward, is_correct
 
 ALL_PROBLEMS = [mini.Problem(a, b) for a in mini.first_factors() for b in mini.factors()]
@@ -204,4 +204,4 @@ def test_bad_strategy_weights_are_refused(weights):
 
 def test_system_prompt_keeps_the_papers_tags():
     for tag in ("<think>", "</think>", "<answer>", "</answer>", "\\boxed{}"):
-        assert tag in mini.SYSTEM_PROMPT and tag in mini.PAPER_SYSTEM_PROMPT
+        assert tag in mini.SYSTEM_PROMPT and tag in tasks.PAPER_SYSTEM_PROMPT

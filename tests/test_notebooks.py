@@ -11,7 +11,8 @@ import nbformat
 import papermill
 import pytest
 
-from dra.config import DEFAULT_PROFILE, PROJECT_ROOT
+from dra.config import PROJECT_ROOT
+from dra.profiles import DEFAULT as DEFAULT_PROFILE
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHECKED = "# NBVAL_CHECK_OUTPUT"  # cells whose stored outputs are nbval's references

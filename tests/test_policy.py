@@ -8,7 +8,7 @@ import shutil
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
-from dra import mini, policy
+from dra import mini, policy, profiles, tasks
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,8 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(runs):
     """One smoke SFT shared by the tests below (the resume test rebuilds its model when it is done)."""
-    config = policy.policy_config("smoke")
-    return config, policy.base_policy(config=config)
+    config = profiles.get("smoke").mini_policy()
+    return config, policy.base_policy(config)
 
 
 def test_smoke_sft_trains_and_saves_a_loadable_hub_style_model(trained):
@@ -62,10 +62,10 @@ def test_tokenizer_is_lossless_spells_digits_and_renders_chat(trained):
 def test_cached_model_is_reused_and_any_config_change_gets_a_new_key(trained):
     config, path = trained
     before = (path / "model.safetensors").stat().st_mtime_ns
-    assert policy.base_policy(config=config) == path
+    assert policy.base_policy(config) == path
     assert (path / "model.safetensors").stat().st_mtime_ns == before
     for change in ({"max_steps": 9}, {"learning_rate": 1e-3}, {"strategy_weights": {"grid": 1.0}},
-                   {"system_prompt": mini.PAPER_SYSTEM_PROMPT}, {"split_seed": 1}, {"hidden_size": 48}):
+                   {"system_prompt": tasks.PAPER_SYSTEM_PROMPT}, {"split_seed": 1}, {"hidden_size": 48}):
         changed = dataclasses.replace(config, **change)
         assert changed.key() != config.key(), change
         assert policy.run_dir(changed) != policy.run_dir(config)
@@ -80,7 +80,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(trained, capsys):
     # Simulate a kill after step 4: no final model, no later checkpoint.
     shutil.rmtree(path)
     shutil.rmtree(checkpoints[-1])
-    resumed = policy.base_policy(config=config)
+    resumed = policy.base_policy(config)
     summary = policy.training_summary(resumed)
     assert summary["resumed_from"].endswith("checkpoint-4")
     assert summary["steps"] == config.max_steps
@@ -92,8 +92,8 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(trained, capsys):
 
 def test_paper_profile_has_no_mini_policy(runs):
     with pytest.raises(ValueError, match="no mini-world policy"):
-        policy.policy_config("paper")
+        policy.base_policy("paper")
     with pytest.raises(ValueError, match="unknown profile"):
-        policy.policy_config("huge")
+        policy.base_policy("huge")
     with pytest.raises(FileNotFoundError, match="no saved model"):
         policy.load_policy(runs)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dra import study
+from dra import profiles, study
 from dra.rewards import paper_reward
 from dra.stats import pool_effects
 
@@ -154,12 +154,9 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
-    from dra import mini, policy
-
-    config = policy.policy_config("smoke")
+    task = profiles.get("smoke").mini_policy().task
     path = smoke_policy_dir
-    problems = mini.make_splits(config.split_seed, n_test=config.n_test, n_validation=config.n_validation).test[:4]
-    records = mini.prompt_records(problems, config.system_prompt)
+    records = task.records(task.splits().test[:4])
     timer = study.StageTimer()
     sg = study.policy_groups(str(path), [r["prompt"] for r in records], [r["answer"] for r in records], 3,
                              scale="smoke", max_new_tokens=12, seed=0, timer=timer)

@@ -159,7 +159,8 @@ def test_committed_recipes_match_the_table():
 
 @pytest.mark.parametrize("arm", list(recipes.ARMS))
 def test_paper_recipes_parse_and_pin_the_paper_settings(arm):
-    recipe, args, _ = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"])
+    run = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"])
+    recipe, args = run.recipe, run.args
     expected = {"grpo": ("grpo", "group"), "dr_grpo": ("dr_grpo", "none")}[arm.replace("dra_", "")]
     assert (args.loss_type, args.scale_rewards) == expected
     assert args.dra == arm.startswith("dra_")
@@ -169,26 +170,25 @@ def test_paper_recipes_parse_and_pin_the_paper_settings(arm):
     assert args.lr_scheduler_type == "cosine_with_min_lr" and args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     assert args.reward_weights == [1.0, 2.0] and recipe.reward_funcs == ["format", "cosine"]
     assert recipe.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" and recipe.task == "open_rs"
-    report = train.dry_run_report(recipe, args, "recipes/paper/x.yaml")
+    report = train.dry_run_report(run)
     assert report["completions_per_step"] == 48 and report["prompts_per_step"] == 8 and report["prompts_seen"] == 4000
     assert report["memory_gb_per_training_gpu"]["parameters_billion"] == pytest.approx(1.777, abs=0.01)
 
 
 def test_colocate_recipes_keep_48_completions_per_step():
-    recipe, args, _ = train.parse(["--config", str(ROOT / "recipes/paper/dra_grpo_colocate.yaml"), "--dry_run"])
-    assert args.vllm_mode == "colocate"
-    assert train.dry_run_report(recipe, args, None)["completions_per_step"] == 48
+    run = train.parse(["--config", str(ROOT / "recipes/paper/dra_grpo_colocate.yaml"), "--dry_run"])
+    assert run.args.vllm_mode == "colocate"
+    assert train.dry_run_report(run)["completions_per_step"] == 48
 
 
-def smoke_args(arm: str, output_dir: Path, *extra: str):
-    return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])[:2]
+def smoke_run(arm: str, output_dir: Path, *extra: str) -> train.RunConfig:
+    return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arm", ["grpo", "dr_grpo", "dra_dr_grpo"])
 def test_smoke_training_of_each_arm(arm, tmp_path, capsys):
-    recipe, args = smoke_args(arm, tmp_path / arm, "--max_steps", "1")
-    out = train.train(recipe, args)
+    out = train.train(smoke_run(arm, tmp_path / arm, "--max_steps", "1"))
     shown = capsys.readouterr()
     label = {"grpo": "GRPO seed 0", "dr_grpo": "Dr. GRPO seed 0", "dra_dr_grpo": "DRA-Dr. GRPO seed 0"}[arm]
     assert f"{label}: 100%" in shown.err  # one bar that names the run, with its loss
@@ -204,14 +204,12 @@ def test_smoke_training_of_each_arm(arm, tmp_path, capsys):
 @pytest.mark.slow
 def test_dra_grpo_resumes_after_interruption(tmp_path):
     out = tmp_path / "dra_grpo"
-    recipe, args = smoke_args("dra_grpo", out)
-    train.train(recipe, args)
+    train.train(smoke_run("dra_grpo", out))
     first = (out / "metrics.jsonl").read_text().splitlines()
     # Simulate a run killed after step 1: its later checkpoint and final files never got written.
     shutil.rmtree(out / "checkpoint-2")
     assert train.last_checkpoint(out).endswith("checkpoint-1")
-    recipe, args = smoke_args("dra_grpo", out)
-    train.train(recipe, args)
+    train.train(smoke_run("dra_grpo", out))
     second = (out / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(l)["step"] for l in second if "loss" in json.loads(l)]
     assert steps == [1, 2]  # step 2 once: the stale line of the first run was dropped

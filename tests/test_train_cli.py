@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from dra import recipes, train
+from dra import profiles, recipes, train
 from dra.io import BadFileError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def refused(capsys, *argv: str) -> str:
 
 def test_every_profile_has_recipes():
     assert {Path(r).parts[1] for r in RECIPES} == {"smoke", "mini", "paper"}
-    assert len(RECIPES) == sum(len(recipes.arms(p)) for p in recipes.PROFILES) + len(recipes.ARMS)  # + colocate
+    assert len(RECIPES) == sum(len(recipes.arms(p)) for p in profiles.NAMES) + len(recipes.ARMS)  # + colocate
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -195,3 +195,21 @@ def test_other_processes_do_not_write(tmp_path):
     path = tmp_path / "metrics.jsonl"
     train.JsonlMetricsCallback(path).on_log(None, state(1, zero=False), None, logs={"loss": 1.0})
     assert not path.exists()
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_recipe_mapping_configures_the_run_its_yaml_file_does(monkeypatch, recipe):
+    """The experiment builds runs from `dra.recipes.recipe` mappings, the CLI from the YAML files written from
+    them: both paths give the same arguments and the same dry-run report."""
+    monkeypatch.chdir(ROOT)
+    from_file = train.parse(["--config", recipe, "--dry_run"])
+    from_mapping = train.run_config({**recipes.recipe_files()[recipe], "dry_run": True}, source=recipe)
+    assert from_mapping.recipe == from_file.recipe
+    assert from_mapping.args.to_dict() == from_file.args.to_dict()
+    assert train.dry_run_report(from_mapping) == train.dry_run_report(from_file)
+
+
+def test_a_bf16_recipe_mapping_outside_a_dry_run_needs_a_gpu(monkeypatch):
+    monkeypatch.setattr(train.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="bf16, which needs a GPU"):
+        train.run_config(recipes.recipe("paper", "grpo"))

@@ -37,8 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dra import stats, study
-from dra.config import resolve_profile
+from dra import mini, policy, profiles, stats, study, tasks
 from dra.embed import get_embedder
 from dra.reports import quiet_libraries, save_figure, save_result, show_table
 
@@ -50,10 +49,10 @@ seed: int = 0  # seed of the sampling and of the permutation tests
 group_size: int = 6  # G, completions per prompt in the main tables (the paper's 6)
 
 # %%
-profile = resolve_profile(profile)
-settings = study.STUDY_PROFILES[profile]
-embedders = {name: get_embedder(name) for name in sorted(set(settings["real_embedders"] + settings["mini_embedders"]))}
-show_table(pd.Series(settings, name="value").astype(str).to_frame(), title=f"Study settings at the {profile} profile")
+chosen = profiles.get(profile)  # every setting of the profile (dra.profiles); an unknown name stops here
+settings = chosen.study
+embedders = {name: get_embedder(name) for name in settings.embedders}
+show_table(pd.Series(settings.as_dict(), name="value").astype(str).to_frame(), title=f"Study settings at the {profile} profile")
 
 # %% [markdown]
 # ## 1. Real LLM text (offline)
@@ -64,9 +63,9 @@ show_table(pd.Series(settings, name="value").astype(str).to_frame(), title=f"Stu
 # paper's `<think>` format, so the format reward is 0 throughout and "paper" equals 2 × cosine here.
 
 # %%
-real = {name: study.real_text_groups(name, settings["max_group"], max_prompts=settings["real_prompts"])
+real = {name: study.real_text_groups(name, settings.max_group, max_prompts=settings.real_prompts)
         for name in ["qwen_math_cot_100", "game24"]}
-real_embeddings = {name: {e: study.embed_groups(sg.groups, embedders[e]) for e in settings["real_embedders"]}
+real_embeddings = {name: {e: study.embed_groups(sg.groups, embedders[e]) for e in settings.real_embedders}
                    for name, sg in real.items()}
 for name, sg in real.items():
     print(f"{name}: {len(sg.groups)} groups of {len(sg.groups[0])}, accuracy {sg.correct.mean():.3f}", sg.info)
@@ -74,9 +73,9 @@ for name, sg in real.items():
 # %%
 rows = []
 for name, sg in real.items():
-    rows += study.sensitivity_table(sg, real_embeddings[name], settings["group_sizes"])
+    rows += study.sensitivity_table(sg, real_embeddings[name], settings.group_sizes)
 real_table = pd.DataFrame(rows)
-main_embedder = settings["real_embedders"][0]
+main_embedder = settings.real_embedders[0]
 view = real_table[(real_table.G == group_size) & (real_table.embedder == main_embedder)]
 SHARES = {"share_significant": "{:.1%}", "ci_low": "{:.1%}", "ci_high": "{:.1%}", "share_undefined": "{:.0%}"}
 show_table(view[["scale", "reward", "n_prompts", "n_defined", "share_significant", "ci_low", "ci_high", "share_undefined"]],
@@ -104,30 +103,27 @@ plt.show()
 # 4, 6 or 8, so G is the only thing that changes.
 
 # %%
-from dra import mini, policy
-
-policy_profile = "mini" if profile == "paper" else profile
-config = policy.policy_config(policy_profile)
+config = chosen.mini_world.mini_policy()  # at the paper profile, the mini profile's world
+task = config.task
 timer = study.StageTimer()
-policy_dir = timer("base policy (cached)", lambda: policy.base_policy(config=config))
-splits = config.splits()
-records = mini.prompt_records(splits.test[: settings["mini_prompts"]], config.system_prompt)
+policy_dir = timer("base policy (cached)", lambda: policy.base_policy(config))
+records = task.records(task.splits().test[: settings.mini_prompts])
 mini_groups = study.policy_groups(str(policy_dir), [r["prompt"] for r in records], [r["answer"] for r in records],
-                                  settings["max_group"], scale="mini", max_new_tokens=settings["mini_max_new_tokens"],
+                                  settings.max_group, scale="mini", max_new_tokens=settings.mini_max_new_tokens,
                                   seed=seed, timer=timer, batch_size=1024)
 mini_embeddings = {e: timer(f"embedding ({e})", lambda e=e: study.embed_groups(mini_groups.groups, embedders[e]))
-                   for e in settings["mini_embedders"]}
-mini_rows = timer("Spearman tests", lambda: study.sensitivity_table(mini_groups, mini_embeddings, settings["group_sizes"]))
+                   for e in settings.mini_embedders}
+mini_rows = timer("Spearman tests", lambda: study.sensitivity_table(mini_groups, mini_embeddings, settings.group_sizes))
 mini_table = pd.DataFrame(mini_rows)
 strategies = pd.Series([mini.parse_strategy(t) for g in mini_groups.groups for t in g]).value_counts(normalize=True, dropna=False)
-print(f"{len(mini_groups.groups)} prompts x {settings['max_group']}: pass@1 {mini_groups.correct.mean():.3f}")
+print(f"{len(mini_groups.groups)} prompts x {settings.max_group}: pass@1 {mini_groups.correct.mean():.3f}")
 print("strategy shares:", strategies.round(3).to_dict())
 
 # %%
 timing = pd.Series(timer.seconds, name="seconds").to_frame()
 timing.loc["total"] = timing.seconds.sum()
 show_table(timing, digits=1, title="Mini world: seconds per stage")
-view = mini_table[(mini_table.G == group_size) & (mini_table.embedder == settings["mini_embedders"][0])]
+view = mini_table[(mini_table.G == group_size) & (mini_table.embedder == settings.mini_embedders[0])]
 show_table(view[["reward", "n_prompts", "n_defined", "share_significant", "ci_low", "ci_high", "share_undefined"]],
            formats=SHARES, index=False, title=f"Mini world: share of prompts with p < 0.05 (G={group_size})")
 
@@ -136,7 +132,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 sub = study.first_members(mini_groups, group_size)
 for ax, reward in zip(axes, ["paper", "accuracy"]):
     rewards = study.group_rewards(sub.groups, sub.correct, reward)
-    _, p = study.prompt_pvalues(rewards, mini_embeddings[settings["mini_embedders"][0]][:, :group_size])
+    _, p = study.prompt_pvalues(rewards, mini_embeddings[settings.mini_embedders[0]][:, :group_size])
     study.plot_pvalue_histogram(p, ax, f"mini world, reward={reward}, G={group_size}")
 fig.suptitle(f"Per-prompt Spearman p-values in the mini world ({profile} profile)")
 fig.tight_layout()
@@ -155,15 +151,12 @@ plt.show()
 # %%
 paper_table = pd.DataFrame()
 if profile == "paper":
-    from dra.data import load
-    from dra.mini import PAPER_SYSTEM_PROMPT
-
-    rows = load("open_rs")[: settings["paper_prompts"]]
-    prompts = [[{"role": "system", "content": PAPER_SYSTEM_PROMPT}, {"role": "user", "content": r["problem"]}] for r in rows]
-    paper_groups = study.policy_groups(settings["paper_model"], prompts, [r["answer"] for r in rows], group_size,
-                                       scale="paper", max_new_tokens=settings["paper_max_new_tokens"], seed=seed, backend="vllm")
-    jina = get_embedder(settings["paper_embedder"], trust_remote_code=True)
-    paper_emb = {settings["paper_embedder"]: study.embed_groups(paper_groups.groups, jina)}
+    paper_records = tasks.MathTask("open_rs").training_records(settings.paper_prompts)
+    paper_groups = study.policy_groups(settings.paper_model, [r["prompt"] for r in paper_records],
+                                       [r["answer"] for r in paper_records], group_size,
+                                       scale="paper", max_new_tokens=settings.paper_max_new_tokens, seed=seed, backend="vllm")
+    jina = get_embedder(settings.paper_embedder, trust_remote_code=True)
+    paper_emb = {settings.paper_embedder: study.embed_groups(paper_groups.groups, jina)}
     paper_table = pd.DataFrame(study.sensitivity_table(paper_groups, paper_emb, [group_size]))
     show_table(paper_table[["reward", "n_defined", "share_significant", "ci_low", "ci_high"]],
                formats={k: v for k, v in SHARES.items() if k != "share_undefined"}, index=False,
@@ -189,7 +182,7 @@ def share(scale, reward, embedder, g=group_size):
     row = table[(table.scale == scale) & (table.reward == reward) & (table.embedder == embedder) & (table.G == g)].iloc[0]
     return f"{row.share_significant:.1%} [{row.ci_low:.1%}, {row.ci_high:.1%}] of {row.n_defined} defined ({row.share_undefined:.0%} undefined)"
 
-e_real, e_mini = settings["real_embedders"][0], settings["mini_embedders"][0]
+e_real, e_mini = settings.real_embedders[0], settings.mini_embedders[0]
 print(f"Paper (Figure 2): {study.PAPER_SHARE_SIGNIFICANT:.1%} of 3,000 prompts with p < 0.05.")
 for reward in ["paper", "accuracy", "length_only"]:
     print(f"qwen_math_cot_100, {reward:>11}: {share('qwen_math_cot_100', reward, e_real)}")
@@ -236,16 +229,16 @@ for reward in ["paper", "accuracy", "length_only"]:
 effect_rows = []
 for name, sg in real.items():
     effect_rows += timer(f"effect sizes ({name})", lambda sg=sg, name=name: study.effect_table(
-        sg, real_embeddings[name], settings["group_sizes"], controls=study.CONTROLS, seed=seed))
+        sg, real_embeddings[name], settings.group_sizes, controls=study.CONTROLS, seed=seed))
 # In the mini world a completion's length identifies its strategy, so partialling out length would remove
 # the semantics with it: no length control there.
 effect_rows += timer("effect sizes (mini)", lambda: study.effect_table(mini_groups, mini_embeddings,
-                                                                     settings["group_sizes"], seed=seed))
+                                                                     settings.group_sizes, seed=seed))
 if profile == "paper":
     effect_rows += study.effect_table(paper_groups, paper_emb, [group_size], controls=study.CONTROLS, seed=seed)
 effects = pd.DataFrame(effect_rows)
-first = {**{name: settings["real_embedders"][0] for name in real}, "mini": settings["mini_embedders"][0],
-         "paper": settings.get("paper_embedder")}
+first = {**{name: settings.real_embedders[0] for name in real}, "mini": settings.mini_embedders[0],
+         "paper": settings.paper_embedder}
 main_effects = effects[effects.embedder == effects.scale.map(first)]
 view = main_effects[(main_effects.G == group_size) & (main_effects.control == "none")]
 show_table(view[["scale", "reward", "pooled_n_defined", "pooled_estimate", "pooled_ci_low", "pooled_ci_high", "pooled_tau2",
@@ -315,7 +308,7 @@ save_figure(fig, "01_length_control", profile)
 plt.show()
 
 # %%
-written = save_result("study", {"settings": settings, "group_size": group_size, "paper_share": study.PAPER_SHARE_SIGNIFICANT,
+written = save_result("study", {"settings": settings.as_dict(), "group_size": group_size, "paper_share": study.PAPER_SHARE_SIGNIFICANT,
                                 "rows": table.to_dict(orient="records"), "effects": effects.to_dict(orient="records"),
                                 "timing_seconds": timer.seconds, "mini_pass_at_1": float(mini_groups.correct.mean()),
                                 "mini_strategy_shares": {str(k): float(v) for k, v in strategies.items()}}, profile, seed)

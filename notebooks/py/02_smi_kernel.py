@@ -35,9 +35,8 @@ import pandas as pd
 import torch
 
 import dra
-from dra import examples
+from dra import examples, profiles
 from dra.bench import kernel_benchmark
-from dra.config import resolve_profile
 from dra.embed import HUB_MODELS, embedding_text, get_embedder
 from dra.reports import quiet_libraries, save_figure, save_result, show_table
 from dra.rewards import completion_text, paper_reward
@@ -49,7 +48,7 @@ profile: str = "mini"  # smoke | mini | paper: only the benchmark's repeats diff
 seed: int = 0  # seed of the synthetic embedding groups
 
 # %%
-profile = resolve_profile(profile)
+benchmark_sizes = profiles.get(profile).benchmarks  # from the profile's settings; an unknown name stops here
 print(f"profile: {profile}")
 
 # %% [markdown]
@@ -401,8 +400,8 @@ show_table(ips, index=False, title="Each mode's total weight is about 1")
 # Goals: at least 100× faster than the loop, within 8× of the copy. Minimum over repeats, all in this run.
 
 # %%
-repeats = {"smoke": 5, "mini": 50, "paper": 200}[profile]
-bench = kernel_benchmark(n_groups=512, group_size=6, dim=384, repeats=repeats, loop_repeats=1 if profile == "smoke" else 3)
+bench = kernel_benchmark(n_groups=512, group_size=6, dim=384, repeats=benchmark_sizes.kernel_repeats,
+                         loop_repeats=benchmark_sizes.kernel_loop_repeats)
 save_result("kernel_benchmark", bench, profile, seed)
 show_table(pd.Series(bench, name="value").to_frame(), title=f"adjust_rewards benchmark ({profile} profile)")
 print(f"\nspeed-up over the per-pair loop: {bench['speedup_vs_loop']:.0f}x (goal >= 100x)")

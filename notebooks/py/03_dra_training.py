@@ -39,8 +39,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dra import experiment, recipes, train
-from dra.config import PROJECT_ROOT, resolve_profile, runs_dir
+from dra import experiment, profiles, recipes, train
+from dra.config import PROJECT_ROOT
 from dra.reports import quiet_libraries, save_figure, save_result, save_table, show_table
 
 quiet_libraries()
@@ -52,7 +52,7 @@ train_missing: Optional[bool] = None  # None: train missing runs at smoke; at mi
 benchmark_steps: int = 6  # optimiser steps per configuration in the overhead benchmark
 
 # %%
-profile = resolve_profile(profile)
+chosen = profiles.get(profile)  # every setting of the profile (dra.profiles); an unknown name stops here
 pd.set_option("display.precision", 3)
 print(f"profile: {profile}")
 
@@ -64,10 +64,9 @@ print(f"profile: {profile}")
 
 # %%
 dry = {}
-for arm in recipes.ARMS:
-    config = f"recipes/paper/{arm}.yaml"
-    recipe, args, _ = train.parse(["--config", str(PROJECT_ROOT / config), "--dry_run"])
-    dry[experiment.ARM_LABELS[arm]] = train.dry_run_report(recipe, args, config)
+for arm in recipes.ARMS:  # each run's configuration from its recipe mapping, the one recipes/paper/<arm>.yaml holds
+    run = train.run_config({**recipes.recipe("paper", arm), "dry_run": True}, source=f"recipes/paper/{arm}.yaml")
+    dry[experiment.ARM_LABELS[arm]] = train.dry_run_report(run)
 dry_table = pd.DataFrame({k: {"steps": v["optimizer_steps"], "prompts seen": v["prompts_seen"], "loss": v["loss_type"],
                               "scale_rewards": v["scale_rewards"], "DRA": v["dra"],
                               "memory GB (lower bound)": v["memory_gb_per_training_gpu"]["total"]} for k, v in dry.items()}).T
@@ -83,7 +82,7 @@ if profile == "paper":
 # ## Mini world: every arm and seed
 
 # %%
-data_profile = "mini" if profile == "paper" else profile  # the paper profile shows the mini results on disk
+data_profile = chosen.mini_world.name  # the paper profile shows the mini results on disk
 results, missing = experiment.collect(data_profile, seeds=seeds,
                                       train_missing=(profile == "smoke") if train_missing is None else train_missing)
 print(f"{len(results)} results files; {len(missing)} (arm, seed) runs not trained yet"

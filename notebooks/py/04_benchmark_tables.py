@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from dra import evaluate, experiment
-from dra.config import PROJECT_ROOT, resolve_profile, results_dir
+from dra import evaluate, experiment, profiles, tasks
+from dra.config import PROJECT_ROOT, results_dir
 from dra.reports import quiet_libraries, save_figure, save_result, save_table, show_table
 
 quiet_libraries()  # library log lines and loading bars stay out of the output; evaluation bars stay
@@ -40,7 +40,7 @@ profile: str = "mini"  # smoke | mini | paper (real benchmarks on a GPU); paperm
 paper_models: list = ["deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "SpiceRL/DRA-GRPO", "SpiceRL/DRA-DR.GRPO"]  # evaluated at the paper profile
 
 # %%
-profile = resolve_profile(profile)
+chosen = profiles.get(profile)  # every setting of the profile (dra.profiles); an unknown name stops here
 print(f"profile: {profile}")
 
 # %% [markdown]
@@ -76,7 +76,7 @@ print("written:", ", ".join(path.name for path in written))
 # what GRPO does in a world where the answer is known, not how a 1.5B model scores on AIME.
 
 # %%
-mini_profile = "mini" if profile == "paper" else profile
+mini_profile = chosen.mini_world.name  # the paper profile shows the mini results on disk
 mini_results, _ = experiment.collect(mini_profile, train_missing=False)  # current results only
 mini_table = experiment.arm_table(mini_results) if mini_results else pd.DataFrame()
 if len(mini_table):
@@ -104,10 +104,10 @@ else:
 # %%
 real_rows = []
 if profile == "paper":
-    settings = evaluate.PROFILE_SETTINGS["paper"]
     for model in paper_models:
-        for bench in evaluate.BENCHMARKS:
-            path = evaluate.evaluate(model, evaluate.benchmark_items(bench), benchmark=bench, profile=profile, settings=settings)
+        for bench in tasks.BENCHMARKS:
+            path = evaluate.evaluate(model, tasks.MathTask(bench).evaluation_items(), benchmark=bench, profile=profile,
+                                     settings=chosen.evaluation)
             pass_at_1 = evaluate.pass_at_1_interval(evaluate.load_outcomes(path))
             real_rows.append({"model": model, "benchmark": bench, "cell": pass_at_1.format(digits=1, percent=True)})
     measured = pd.DataFrame(real_rows).pivot(index="model", columns="benchmark", values="cell")
