@@ -56,7 +56,7 @@ GROUP = 6
 PER_CALL = 48  # 8 prompts x G = 6: one mini-profile GRPO step
 MINI_TASK = profiles.get("mini").mini_policy().task  # the mini profile's RL prompts stand in for a GRPO step's
 BATCH_SIZE = 32  # what the trainer's encode uses
-SLIP = 0.25  # share of mini completions with an arithmetic slip
+SLIP = 0.25  # share of mini completions with a slip in their final result
 CANDIDATES: dict[str, dict[str, Any]] = {
     "torch float32": {"dtype": "float32"},
     "torch bfloat16": {"dtype": "bfloat16"},
@@ -79,15 +79,26 @@ def load_embedders(names: list[str]) -> dict[str, Embedder]:
     return embedders
 
 
+def with_slip(text: str, rng: random.Random) -> str:
+    """`text` with the last digit of its final result changed, in the last step and in the box alike: the same
+    reasoning path with a different answer (an arithmetic slip)."""
+    steps, answer = text.rsplit("\n</think>\n", 1)
+    result = steps.rsplit("=", 1)[1]
+    slipped = result[:-1] + str((int(result[-1]) + rng.randint(1, 9)) % 10)
+    return (steps[: len(steps) - len(result)] + slipped + "\n</think>\n"
+            + answer.replace(f"\\boxed{{{result}}}", f"\\boxed{{{slipped}}}"))
+
+
 def mini_texts(rng: random.Random, n: int) -> list[str]:
     """n // GROUP mini-world groups: a random RL problem each, GROUP completions with uniformly drawn strategies,
-    each wrong in one step with probability SLIP (as a GRPO step's samples: repeats within a group happen)."""
+    each with a slip in its final result with probability SLIP (as a GRPO step's samples: repeats within a group
+    happen)."""
     problems = MINI_TASK.splits().rl
     texts = []
     for problem in rng.sample(problems, n // GROUP):
         for strategy in rng.choices(mini.STRATEGIES, k=GROUP):
-            slip = mini.random_slip(problem, strategy, rng) if rng.random() < SLIP else None
-            texts.append(mini.completion(problem, strategy, slip))
+            text = mini.completion(problem, strategy)
+            texts.append(with_slip(text, rng) if rng.random() < SLIP else text)
     return texts
 
 
@@ -204,7 +215,7 @@ def separation(embedder: Embedder, n_problems: int = 50) -> dict[str, float]:
     different, same = [], []
     for problem in rng.sample(MINI_TASK.splits().rl, n_problems):
         texts = [mini.completion(problem, s) for s in mini.STRATEGIES]
-        slipped = [mini.completion(problem, s, mini.random_slip(problem, s, rng)) for s in mini.STRATEGIES]
+        slipped = [with_slip(text, rng) for text in texts]
         vectors = embedder.encode(texts + slipped, show_progress=False)
         cosine = vectors @ vectors.T
         k = len(texts)
