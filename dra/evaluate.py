@@ -33,9 +33,10 @@ from tqdm.auto import tqdm
 
 from dra import checks, generation
 from dra.config import results_dir
-from dra.io import BadFileError, provenance, read_json, safe_name, slug, write_json
+from dra.io import BadFileError, safe_name, slug
 from dra.metrics import as_outcomes, mean_pass_at_k
 from dra.profiles import EvalSettings
+from dra.reports import MERGED, load_result, save_result
 from dra.rewards import is_correct
 from dra.stats import LEVEL, Interval, bootstrap_interval
 
@@ -70,7 +71,7 @@ def _load_partial(path: Path, identity: dict[str, Any]) -> dict[str, dict[str, l
 
 
 def _read_results(path: str | Path) -> dict[str, Any]:
-    saved = read_json(path, keys=("identity", "problems"), what=RESULTS_KIND)
+    saved = load_result(path=path, keys=("identity", "problems"), what=RESULTS_KIND)
     if not isinstance(saved["problems"], dict) or not all(
             isinstance(record, dict) and isinstance(record.get("correct"), list) for record in saved["problems"].values()):
         raise BadFileError(path, f"not {RESULTS_KIND}: 'problems' must map each problem id to its outcomes.")
@@ -163,11 +164,8 @@ def evaluate(
 
 
 def _write(path: Path, identity: dict[str, Any], done: dict[str, dict[str, list]], settings: EvalSettings) -> None:
-    write_json(path, {
-        "identity": identity,
-        "problems": done,
-        **provenance(identity["profile"], settings.seed),
-    })
+    save_result(path.stem, {"identity": identity, "problems": done}, identity["profile"], settings.seed, path=path,
+                layout=MERGED)
 
 
 def load_outcomes(path: str | Path, field: str = "correct") -> np.ndarray:

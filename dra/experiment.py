@@ -37,8 +37,9 @@ import yaml
 
 from dra import evaluate, metrics, mini, policy, profiles, recipes
 from dra.config import results_dir, runs_dir
-from dra.io import config_key, provenance, read_json, read_jsonl, write_json
+from dra.io import config_key, read_json, read_jsonl, write_json
 from dra.profiles import Profile
+from dra.reports import MERGED, load_result, save_result
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, t_interval
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
@@ -67,17 +68,24 @@ def results_file(profile: str, name: str, split: str = "test") -> Path:
 
 def _cached(path: Path, key: str) -> dict[str, Any] | None:
     if path.exists():
-        saved = read_json(path, what="results file")
+        saved = load_result(path=path)
         if saved.get("key") == key:
             return saved
     return None
+
+
+def _save(path: Path, result: dict[str, Any], profile: str, seed: int | None = None, **extra: Any) -> dict[str, Any]:
+    """Write a run's results file (MERGED: its "key" is read at the top level by `_cached`) and return what
+    it holds, read back, so a first run returns the same values as a cached one (a NaN reads back as None)."""
+    save_result(path.stem, result, profile, seed, path=path, layout=MERGED, **extra)
+    return load_result(path=path)
 
 
 def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     """pass@1 (with CI), pass@k for k = 1..16 and the mini-world metrics of one evaluation file, including
     accuracy per home type (problems grouped by their home strategy) and the share of samples that took
     their problem's home strategy."""
-    saved = read_json(eval_path, keys=("problems",), what="evaluation file")["problems"]
+    saved = load_result(path=eval_path, keys=("problems",), what="evaluation file")["problems"]
     problems = [mini.Problem(*map(int, pid.split("x"))) for pid in saved]
     correct = evaluate.load_outcomes(eval_path)
     labels = evaluate.load_outcomes(eval_path, "label")
@@ -204,11 +212,9 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
         "evaluation": _evaluate_model(run_dir, f"{run.arm}_seed{run.seed}_{run.key}", run.profile, eval_prompts,
                                       split, progress_label),
         "curve": training_curve(run_dir),
-        **provenance(run.profile.name, run.seed, recipe=run.recipe, train_key=run.key,
-                     base_policy=run.profile.mini_policy().key()),
     }
-    write_json(out, result)
-    return result
+    return _save(out, result, run.profile.name, run.seed, recipe=run.recipe, train_key=run.key,
+                 base_policy=run.profile.mini_policy().key())
 
 
 def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> dict[str, Any]:
@@ -222,10 +228,8 @@ def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> 
     model_dir = policy.base_policy(config)
     result = {"key": key, "arm": "base", "seed": None, "split": split,
               "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
-                                            "the base policy"),
-              **provenance(profile.name, base_policy=config.key())}
-    write_json(out, result)
-    return result
+                                            "the base policy")}
+    return _save(out, result, profile.name, base_policy=config.key())
 
 
 def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
@@ -278,7 +282,7 @@ def result_key(made_by: str, split: str, eval_prompts: int, profile: str | Profi
 def load_results(profile: str, split: str = "test") -> list[dict[str, Any]]:
     """Every results file of `profile` on `split` made by the current experiment format."""
     folder = results_file(profile, "x", split).parent
-    found = [read_json(p, what="results file") for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    found = [load_result(path=p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     return [r for r in found if r.get("split", "test") == split and "evaluation" in r]
 
 

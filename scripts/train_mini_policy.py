@@ -18,7 +18,7 @@ import numpy as np
 
 from dra import generation, metrics, mini, policy, profiles
 from dra.config import results_dir
-from dra.io import provenance, write_json
+from dra.reports import NESTED, load_result, save_result
 
 
 def main() -> None:
@@ -75,14 +75,14 @@ def main() -> None:
         "completions_per_second": n_completions / sampling_s,
         "grading_seconds": round(grading_s, 2),
         "examples": {p.question: g[:2] for p, g in list(zip(problems, groups))[:3]},
-        "provenance": provenance(
-            profile.name, args.seed, policy_key=config.key(), model_dir=model_dir, policy_config=config.as_dict(),
-            split="test", n_prompts=len(problems), group_size=args.group_size, temperature=args.temperature,
-            top_p=1.0, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, backend="transformers",
-        ),
     }
-    path = write_json(results_dir() / f"mini_base_policy_{profile.name}.json", result)
-    _print_result(result, n_completions)
+    path = save_result(
+        "mini_base_policy", result, profile.name, args.seed, path=results_dir() / f"mini_base_policy_{profile.name}.json",
+        layout=NESTED, policy_key=config.key(), model_dir=model_dir, policy_config=config.as_dict(),
+        split="test", n_prompts=len(problems), group_size=args.group_size, temperature=args.temperature,
+        top_p=1.0, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, backend="transformers",
+    )
+    _print_result(load_result(path=path), n_completions)
     print(f"written: {path}")
 
 

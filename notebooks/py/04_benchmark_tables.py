@@ -23,15 +23,13 @@
 # `figures/` as Markdown and LaTeX.
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from dra import evaluate, experiment, profiles, tasks
-from dra.config import PROJECT_ROOT, results_dir
-from dra.reports import quiet_libraries, save_figure, save_result, save_table, show_table
+from dra.config import PROJECT_ROOT
+from dra.reports import load_result, quiet_libraries, result_path, save_figure, save_result, save_table, show_table
 
 quiet_libraries()  # library log lines and loading bars stay out of the output; evaluation bars stay
 
@@ -141,9 +139,9 @@ cost = pd.read_csv(PROJECT_ROOT / "data/paper_training_cost.csv").set_index("mod
 save_table(cost, "04_training_cost_paper", profile)
 show_table(cost, digits=2, title="The paper's training cost")
 efficiency = pd.DataFrame([{"setting": "paper (4 x A100 40GB, 1.5B, jina)", "without DRA s/step": 84.0, "with DRA s/step": 90.0}])
-overhead_file = results_dir() / f"dra_overhead_{mini_profile}.json"
+overhead_file = result_path("dra_overhead", mini_profile)
 if overhead_file.exists():
-    rows = json.loads(overhead_file.read_text())["result"]
+    rows = load_result(path=overhead_file)["result"]
     grpo = next(r for r in rows if r["configuration"] == "GRPO")
     for r in rows[1:]:
         efficiency.loc[len(efficiency)] = {"setting": f"this project, {mini_profile} ({r['configuration']})",
