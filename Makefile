@@ -69,7 +69,7 @@ notebooks/executed/04_benchmark_tables_$(PROFILE).ipynb: notebooks/executed/03_d
 # The notebooks run at the profile in their parameters cell (mini, the library's default); the message says how
 # to change it. Progress bars are widgets (ipywidgets); saving a notebook also updates its notebooks/py/ pair.
 lab: $(VENV)/.installed
-	@echo "Notebooks run at profile = \"mini\" (their parameters cell; notebook 01 takes about 13 min on 2 cores, plus"
+	@echo "Notebooks run at profile = \"mini\" (their parameters cell; notebook 01 takes about 5 min on 2 cores, plus"
 	@echo "about 30 min to train the mini base policy once). For a 30-second look, set profile = \"smoke\" in that cell."
 	$(VENV)/bin/jupyter lab notebooks
 
