@@ -39,6 +39,7 @@ ARM_LABELS = {"base": "base", "grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dra_grpo":
               "dra_dr_grpo": "DRA-Dr. GRPO", "dra_dr_grpo_meannorm": "DRA-Dr. GRPO, mean-normalised",
               "dr_grpo_scale": "Dr. GRPO x group-mean weight", "dra_grpo_shuffled": "DRA-GRPO, shuffled weights",
               "grpo_entropy": "GRPO + entropy bonus", "dra_grpo_oracle": "DRA-GRPO, oracle partition",
+              "dra_grpo_policy_embed": "DRA-GRPO, policy embedder",
               "grpo_paper_reward": "GRPO, paper reward", "dra_grpo_paper_reward": "DRA-GRPO, paper reward"}
 # The pre-registered primary comparisons: (arm, baseline).
 PRIMARY_COMPARISONS: tuple[tuple[str, str], ...] = (("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"))
