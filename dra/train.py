@@ -51,6 +51,8 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
+from dra.embed import BACKENDS as EMBED_BACKENDS
+from dra.embed import DTYPES as EMBED_DTYPES
 from dra.embed import decoder_of, embedding_text, masked_mean
 from dra.io import BadFileError, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, diversity_weights, group_advantages, reweight
@@ -120,6 +122,12 @@ class DRAGRPOConfig(GRPOConfig):
         "help": "raw (paper) | mean_normalized | group_mean (scale control) | shuffled: see dra.kernels.reweight."})
     dra_trust_remote_code: bool = field(default=False, metadata={"help": "Opt-in for jina/nomic remote code."})
     dra_embed_max_seq_length: int | None = field(default=None, metadata={"help": "Tokens embedded per completion."})
+    dra_embed_dtype: str = field(default="float32", metadata={
+        "help": "Compute dtype of a transformer text embedder: float32 (the authors'), auto (bfloat16 on a CPU with "
+                "native bfloat16, else float32), bfloat16, float16 (dra.embed.get_embedder's dtype)."})
+    dra_embed_backend: str = field(default="torch", metadata={
+        "help": "torch | onnx | openvino: how a transformer text embedder runs (the last two on the CPU, from the "
+                "fast extra)."})
     dra_negative_similarity: str = field(default="keep", metadata={"help": "keep (paper) or clip."})
     dra_adjust_negative: bool = field(default=True, metadata={"help": "Also divide rewards <= 0 (paper)."})
     dra_embed_async: bool = field(default=False, metadata={
@@ -142,9 +150,19 @@ class DRAGRPOConfig(GRPOConfig):
                                      ("dra_weighting", self.dra_weighting, WEIGHTINGS)):
             if value not in choices:
                 problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        for name, value, choices in (("dra_embed_dtype", self.dra_embed_dtype, EMBED_DTYPES),
+                                     ("dra_embed_backend", self.dra_embed_backend, EMBED_BACKENDS)):
+            if value not in choices:
+                problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
         if self.dra_embedder == POLICY_EMBEDDER and self.dra_embed_max_seq_length is not None:
             problems.append("dra_embed_max_seq_length does not apply to dra_embedder: policy, which pools every sampled "
                             "completion token (max_completion_length already bounds them); leave it unset.")
+        text_only = {"dra_embed_dtype": "float32", "dra_embed_backend": "torch"}
+        changed = [name for name, default in text_only.items() if getattr(self, name) != default]
+        if changed and self.dra_embedder in ("tfidf", ORACLE_EMBEDDER, POLICY_EMBEDDER):
+            problems.append(f"{' and '.join(changed)} {'apply' if len(changed) > 1 else 'applies'} to transformer "
+                            f"text embedders, not dra_embedder: {self.dra_embedder}; leave "
+                            f"{'them at their defaults' if len(changed) > 1 else 'it at its default'}.")
         if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
             problems.append("dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight "
                             "(each reward function is normalised before the sum); use sum_then_normalize (TRL's "
@@ -246,6 +264,8 @@ class DRAGRPOTrainer(GRPOTrainer):
                 options["trust_remote_code"] = True
             if self.args.dra_embed_max_seq_length:
                 options["max_seq_length"] = self.args.dra_embed_max_seq_length
+            if self.args.dra_embedder != "tfidf":
+                options.update(dtype=self.args.dra_embed_dtype, backend=self.args.dra_embed_backend)
             self._embedder = get_embedder(self.args.dra_embedder, **options)
         return self._embedder
 
@@ -304,10 +324,14 @@ class DRAGRPOTrainer(GRPOTrainer):
         """(n, hidden) unit-norm float32 embeddings of completions by the policy's own hidden states.
 
         Each completion's sampled token ids follow its prompt's, laid out as TRL lays them out for its no-grad
-        passes (prompts left-padded, completions right-padded, TRL's `pad` and ``pad_to_multiple_of``), run
-        through the policy's decoder (`dra.embed.decoder_of`, no LM head) without gradients, in chunks of the
-        per-device batch size and under the accelerator's autocast; the last hidden state is averaged over the
-        completion's tokens (padding and prompt excluded) and scaled to unit length.
+        passes (prompt left-padded, completion right-padded, TRL's `pad` and ``pad_to_multiple_of``), run
+        through the policy's decoder (`dra.embed.decoder_of`, no LM head) without gradients and under the
+        accelerator's autocast; the last hidden state is averaged over the completion's tokens (padding and
+        prompt excluded) and scaled to unit length. Less work than TRL's passes, same vectors: identical
+        (prompt, completion) pairs, frequent within a group, run once, and the rest are sorted by length so
+        each chunk pads only to its own longest sequence. The number of forward calls stays what chunks of the
+        per-device batch size would give, the same on every process (DeepSpeed ZeRO-3 gathers the weights in
+        every forward call, on all processes together).
         """
         from trl.models.utils import disable_gradient_checkpointing
         from trl.trainer.utils import pad
@@ -319,28 +343,39 @@ class DRAGRPOTrainer(GRPOTrainer):
         if empty:
             raise ValueError(f"{len(empty)} completion(s) have no tokens (first: index {empty[0]}); nothing to pool.")
         pad_id = self._tokenizer.pad_token_id  # as TRL pads (its pad token never enters the pooled positions)
+        rows = [(tuple(p), tuple(c)) for p, c in zip(prompt_ids, completion_ids)]
+        index: dict[tuple, int] = {}
+        inverse = [index.setdefault(row, len(index)) for row in rows]
+        chunk = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
+        n_calls = -(-len(rows) // chunk)
+        unique = list(index)
+        if len(unique) < n_calls:  # too few distinct rows to keep the number of calls: no deduplication
+            unique, inverse = rows, list(range(len(rows)))
 
-        def padded(rows, side: str, ones: bool) -> torch.Tensor:
-            tensors = [torch.ones(len(r), dtype=torch.long) if ones else torch.tensor(list(r), dtype=torch.long)
-                       for r in rows]
+        def padded(values, side: str, ones: bool) -> torch.Tensor:
+            tensors = [torch.ones(len(v), dtype=torch.long) if ones else torch.tensor(v, dtype=torch.long)
+                       for v in values]
             return pad(tensors, padding_value=0 if ones else pad_id, padding_side=side,
                        pad_to_multiple_of=self.pad_to_multiple_of)
 
         device = self.accelerator.device
-        input_ids = torch.cat([padded(prompt_ids, "left", False), padded(completion_ids, "right", False)], 1).to(device)
-        completion_mask = padded(completion_ids, "right", True)
-        attention = torch.cat([padded(prompt_ids, "left", True), completion_mask], 1).to(device)
-        keep = completion_mask.size(1)
-        chunk = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
         decoder = decoder_of(self.accelerator.unwrap_model(self.model))
-        pooled = []
+        order = np.argsort([-(len(p) + len(c)) for p, c in unique], kind="stable")
+        vectors: torch.Tensor | None = None
         with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            for start in range(0, input_ids.size(0), chunk):
-                ids, mask = input_ids[start:start + chunk], attention[start:start + chunk]
+            for part in np.array_split(order, n_calls):
+                prompts, completions = [unique[i][0] for i in part], [unique[i][1] for i in part]
+                ids = torch.cat([padded(prompts, "left", False), padded(completions, "right", False)], 1).to(device)
+                completion_mask = padded(completions, "right", True)
+                mask = torch.cat([padded(prompts, "left", True), completion_mask], 1).to(device)
+                keep = completion_mask.size(1)
                 with self.accelerator.autocast():
                     hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-                pooled.append(masked_mean(hidden[:, -keep:], mask[:, -keep:]))
-        return torch.nn.functional.normalize(torch.cat(pooled), dim=-1)
+                pooled = masked_mean(hidden[:, -keep:], mask[:, -keep:])
+                if vectors is None:
+                    vectors = pooled.new_empty(len(unique), pooled.shape[1])
+                vectors[torch.as_tensor(part, device=device)] = pooled
+        return torch.nn.functional.normalize(vectors[torch.as_tensor(inverse, device=device)], dim=-1)
 
     def _local_embeddings(self, completions, completion_ids_list, device) -> tuple[torch.Tensor, dict[str, float]]:
         """This process's completion embeddings for DRA, and how they were made (logged per step)."""

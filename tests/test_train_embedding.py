@@ -100,15 +100,26 @@ def score_batch(trainer: DRAGRPOTrainer, records: list[dict], monkeypatch) -> tu
 def test_policy_embeddings_of_a_padded_batch_equal_each_sequence_alone(smoke_policy, records, tmp_path):
     trainer = make_trainer(smoke_policy, records, tmp_path)
     tokenizer = trainer.processing_class
-    prompts = prompt_token_ids(tokenizer, [r["prompt"] for r in records[:3]])
+    prompts = prompt_token_ids(tokenizer, [r["prompt"] for r in records[:5]])
     prompts[1] = prompts[1][5:]  # prompt lengths differ: left padding
     text = tokenizer(mini.completion(mini.make_splits(0).rl[0], "grid"), add_special_tokens=False)["input_ids"]
-    completions = [text[:1], text[:17] + [tokenizer.eos_token_id], text[:9]]  # right padding, a 1-token completion
-    assert len({len(p) for p in prompts}) > 1 and len({len(c) for c in completions}) == 3
-    got = trainer.policy_embeddings(prompts, completions)
+    eos = tokenizer.eos_token_id
+    completions = [text[:1], text[:17] + [eos], text[:9], text[:30] + [eos], text[:4]]  # right padding
+    # 10 rows, 2 of them repeats (same prompt and completion): more than one chunk of per_device_train_batch_size
+    prompts, completions = prompts * 2, completions * 2
+    completions[5:8] = [text[:12], text[:20], text[:2]]
+    assert len({len(p) for p in prompts}) > 1 and len({len(c) for c in completions}) > 5
+    calls = []
+    handle = trainer.model.model.register_forward_hook(lambda module, args, output: calls.append(1))
+    try:
+        got = trainer.policy_embeddings(prompts, completions)
+    finally:
+        handle.remove()
     want = independent_embeddings(trainer.model, prompts, completions)
-    assert got.dtype == torch.float32 and got.shape == (3, trainer.model.config.hidden_size)
+    assert got.dtype == torch.float32 and got.shape == (10, trainer.model.config.hidden_size)
     torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+    assert torch.equal(got[3], got[8]) and torch.equal(got[4], got[9])  # repeats embedded once
+    assert len(calls) == 2  # as many decoder calls as chunks of 8 would take, on every process
     assert trainer.model.training  # the call leaves the model's mode alone
 
 
@@ -191,3 +202,27 @@ def test_background_embedding_runs_in_a_worker_thread_and_changes_nothing(smoke_
         results[background] = (out["advantages"], seen["embeddings"])
     # Same seed, same samples: the same embeddings and advantages, bit for bit.
     assert torch.equal(results[False][0], results[True][0]) and torch.equal(results[False][1], results[True][1])
+
+
+def test_text_embedder_dtype_and_backend_reach_get_embedder(monkeypatch):
+    calls = []
+    monkeypatch.setattr("dra.embed.get_embedder", lambda name, **options: calls.append((name, options)) or "built")
+    trainer = object.__new__(DRAGRPOTrainer)
+    trainer._embedder = None
+    trainer.args = DRAGRPOConfig(output_dir="unused", use_cpu=True, bf16=False, dra_embed_dtype="auto",
+                                 dra_embed_backend="openvino")
+    assert trainer.embedder == "built" and calls == [("minilm", {"dtype": "auto", "backend": "openvino"})]
+    trainer._embedder, trainer.args = None, DRAGRPOConfig(output_dir="unused", use_cpu=True, bf16=False,
+                                                          dra_embedder="tfidf")
+    assert trainer.embedder == "built" and calls[-1] == ("tfidf", {})
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"dra_embed_dtype": "fp8"}, "dra_embed_dtype must be one of auto, float32, float16, bfloat16"),
+    ({"dra_embed_backend": "tensorrt"}, "dra_embed_backend must be one of torch, onnx, openvino"),
+    ({"dra_embedder": "tfidf", "dra_embed_dtype": "bfloat16"}, "dra_embed_dtype applies to transformer text embedders"),
+    ({"dra_embedder": "policy", "dra_embed_backend": "onnx"}, "dra_embed_backend applies to transformer text"),
+])
+def test_bad_embedding_options_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        DRAGRPOConfig(output_dir="unused", use_cpu=True, bf16=False, **fields)
