@@ -110,3 +110,21 @@ def test_a_changed_recipe_is_retrained_not_reused(tmp_path, monkeypatch):
     result = experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})
     assert result["evaluation"]["problems"] == 4 and result["recipe"]["learning_rate"] == 1e-4
     assert experiment.run_arm("smoke", "grpo", 0, eval_prompts=4, overrides={"max_steps": 1})["key"] == result["key"]
+
+
+def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
+    def steps(name, round_, seconds, embed=None):
+        return [{"configuration": name, "round": round_, "step": i + 1, "seconds": s,
+                 **({"dra/embed_seconds": embed} if embed is not None else {})} for i, s in enumerate(seconds)]
+
+    records = (steps("GRPO", 0, [1.0, 3.0]) + steps("DRA", 0, [1.5, 3.5], 0.25)
+               + steps("DRA", 1, [4.0, 4.0], 0.5) + steps("GRPO", 1, [2.0, 2.0]))  # round 1: a slow machine
+    table = experiment.overhead_table(records)
+    # round 0: 2.5 / 2.0 = 1.25; round 1: 4.0 / 2.0 = 2.0; step 1: 1.5 / 1.0 and 4.0 / 2.0
+    row = table.loc["DRA"]
+    assert (row.ratio_to_grpo, row.ratio_min, row.ratio_max) == pytest.approx((1.625, 1.25, 2.0))
+    assert (row.first_step_ratio, row.first_step_ratio_min, row.first_step_ratio_max) == pytest.approx((1.75, 1.5, 2.0))
+    assert row.seconds_per_step == pytest.approx(3.25) and row.embed_seconds_per_step == pytest.approx(0.375)
+    assert row.embedding_share_of_grpo_step == pytest.approx(np.median([0.25 / 2.0, 0.5 / 2.0]))
+    assert table.loc["GRPO", "ratio_to_grpo"] == 1.0 and table.loc["GRPO", "embed_seconds_per_step"] == 0.0
+    assert (row.rounds, row.steps_timed) == (2, 4)
