@@ -384,9 +384,8 @@ def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 # Per-step values kept by the overhead benchmark (besides the step's wall time).
-STEP_KEYS = ("step_time", "completions/mean_length", "dra/embed_seconds", "dra/embed_compute_seconds",
-             "dra/embed_wait_seconds", "dra/policy_pass_reused", "dra/weight_mean", "dra/weight_std",
-             "dra/weight_min", "dra/weight_max", "dra/reward_after")
+STEP_KEYS = ("step_time", "completions/mean_length", "dra/embed_seconds", "dra/policy_pass_reused",
+             "dra/weight_mean", "dra/weight_std", "dra/weight_min", "dra/weight_max", "dra/reward_after")
 Configuration = tuple[str, dict[str, Any]]  # (arm, recipe overrides)
 
 
@@ -429,9 +428,9 @@ def _lockstep(profile: str, configurations: dict[str, Configuration], order: Seq
 
     Each trainer runs in its own thread, but only the one holding the turn runs: it takes the turn before its
     setup, keeps it through a step and the bookkeeping after it (logging, fetching the next batch), and hands it
-    on at its next ``on_step_begin``. So no two trainers ever compute at once (DRA's own background thread, inside
-    a step, is part of that step). Each trainer keeps its own random state across turns (torch, numpy, random),
-    seeded with `seed` at its first step.
+    on at its next ``on_step_begin``. So no two trainers ever compute at once (threads a step starts itself, e.g.
+    the grader's, belong to that step). Each trainer keeps its own random state across turns (torch, numpy,
+    random), seeded with `seed` at its first step.
     """
     import random
     import threading
@@ -530,9 +529,10 @@ def _lockstep(profile: str, configurations: dict[str, Configuration], order: Seq
 
 def overhead_table(records: Sequence[dict[str, Any]], baseline: str = "GRPO") -> pd.DataFrame:
     """Per configuration, from `overhead_steps` records: seconds per step (median over rounds of each round's
-    mean), the ratio to `baseline` in the same round (median, min and max over rounds), the same ratio on step
-    1 alone (within a round every configuration samples the same first batch, so it isolates DRA's own cost),
-    and the embedding seconds the step waited for (``dra/embed_seconds``) and their share of the baseline step."""
+    mean); the overhead, the extra time per step over `baseline` in the same round as a share of the baseline's
+    step, averaged over rounds with a 95% t-interval (half-width); the ratio to the baseline (median, min and max
+    over rounds); the same ratio on step 1 alone (within a round every configuration samples the same first
+    batch); and the embedding seconds per step (``dra/embed_seconds``) with their share of the baseline step."""
     frame = pd.DataFrame(records)
     frame["embed"] = frame["dra/embed_seconds"] if "dra/embed_seconds" in frame else 0.0
     frame["embed"] = frame["embed"].fillna(0.0)
@@ -544,7 +544,11 @@ def overhead_table(records: Sequence[dict[str, Any]], baseline: str = "GRPO") ->
     for name in dict.fromkeys(frame.configuration):
         ratio = per_round.loc[name].seconds / base
         first_ratio = first.loc[name] / base_first
+        extra = (per_round.loc[name].seconds - base) / base  # the round's extra time, in GRPO steps
+        half = (float(stats.t.ppf(0.975, len(extra) - 1) * extra.std(ddof=1) / np.sqrt(len(extra)))
+                if len(extra) > 1 else float("nan"))
         rows.append({"configuration": name, "seconds_per_step": float(per_round.loc[name].seconds.median()),
+                     "overhead": float(extra.mean()), "overhead_ci_half_width": half,
                      "ratio_to_grpo": float(ratio.median()), "ratio_min": float(ratio.min()),
                      "ratio_max": float(ratio.max()), "first_step_ratio": float(first_ratio.median()),
                      "first_step_ratio_min": float(first_ratio.min()), "first_step_ratio_max": float(first_ratio.max()),

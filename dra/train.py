@@ -130,9 +130,6 @@ class DRAGRPOConfig(GRPOConfig):
                 "fast extra)."})
     dra_negative_similarity: str = field(default="keep", metadata={"help": "keep (paper) or clip."})
     dra_adjust_negative: bool = field(default=True, metadata={"help": "Also divide rewards <= 0 (paper)."})
-    dra_embed_async: bool = field(default=False, metadata={
-        "help": "Embed the completion texts in a background thread while TRL computes the reference log-probs and "
-                "the rewards (text embedders only; see the README's overhead section for when it pays)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -199,7 +196,6 @@ class _GenerationBatch:
     prompt_ids: list[list[int]]
     capture_policy: bool = False  # pool the policy's hidden states from TRL's own old-log-probs pass
     policy_vectors: list[torch.Tensor] | None = None  # pooled chunks captured from that pass
-    text_future: Any = None  # concurrent.futures.Future of (vectors, seconds) while embedding in the background
 
 
 def _pool_completion_hook(chunks: list[torch.Tensor], logits_to_keep: int):
@@ -242,7 +238,6 @@ class DRAGRPOTrainer(GRPOTrainer):
         self._embedder = embedder
         self.completion_metrics = completion_metrics
         self._dra_batch: _GenerationBatch | None = None
-        self._dra_executor = None  # one background thread for dra_embed_async, started on first use
 
     @property
     def uses_policy_embeddings(self) -> bool:
@@ -282,20 +277,11 @@ class DRAGRPOTrainer(GRPOTrainer):
         output = super()._generate(prompts)
         if not self.args.dra:
             return output
-        prompt_ids, completions = output[0], output[3]
-        batch = _GenerationBatch(prompt_ids=[list(ids) for ids in prompt_ids])
+        batch = _GenerationBatch(prompt_ids=[list(ids) for ids in output[0]])
         if self.uses_policy_embeddings:
             # With mask_truncated_completions TRL's pass attends to no token of a truncated completion, which
             # leaves nothing to pool; the extra pass embeds those tokens instead.
             batch.capture_policy = self._old_logps_pass_runs() and not self.mask_truncated_completions
-        elif self.args.dra_embed_async:
-            embedder = self.embedder  # built here, in the main thread, not in the worker
-            texts = [embedding_text(c) for c in completions]
-            if self._dra_executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._dra_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dra-embed")
-            batch.text_future = self._dra_executor.submit(_timed_encode, embedder, texts)
         self._dra_batch = batch
         return output
 
@@ -392,11 +378,6 @@ class DRAGRPOTrainer(GRPOTrainer):
                 return vectors.to(device), {"dra/policy_pass_reused": 1.0}
             return self.policy_embeddings(batch.prompt_ids, completion_ids_list).to(device), {
                 "dra/policy_pass_reused": 0.0}
-        if batch is not None and batch.text_future is not None:
-            waited = time.perf_counter()
-            vectors, seconds = batch.text_future.result()
-            return (torch.from_numpy(np.ascontiguousarray(vectors)).to(device),
-                    {"dra/embed_compute_seconds": seconds, "dra/embed_wait_seconds": time.perf_counter() - waited})
         # The authors embed every message of a completion joined by a space (identical to the graded text without
         # tools).
         return _embed_local(self.embedder, [embedding_text(c) for c in completions], device), {}
@@ -435,17 +416,11 @@ class DRAGRPOTrainer(GRPOTrainer):
                                              local_batch_size=self.args.per_device_train_batch_size,
                                              generator=generator)
         stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
-        stats["dra/embed_seconds"] = embed_seconds  # what the step waited for (with async: the wait only)
+        stats["dra/embed_seconds"] = embed_seconds
         stats.update(how)
         for name, value in stats.items():
             self._metrics[mode][name].append(value)
         return adjusted
-
-
-def _timed_encode(embedder, texts: list[str]) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    vectors = embedder.encode(texts, show_progress=False)
-    return vectors, time.perf_counter() - start
 
 
 def adjust_reward_rows(

@@ -128,3 +128,6 @@ def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
     assert row.embedding_share_of_grpo_step == pytest.approx(np.median([0.25 / 2.0, 0.5 / 2.0]))
     assert table.loc["GRPO", "ratio_to_grpo"] == 1.0 and table.loc["GRPO", "embed_seconds_per_step"] == 0.0
     assert (row.rounds, row.steps_timed) == (2, 4)
+    extra = np.array([0.5 / 2.0, 2.0 / 2.0])  # extra seconds per step over GRPO's, in GRPO steps
+    assert row.overhead == pytest.approx(extra.mean())
+    assert row.overhead_ci_half_width == pytest.approx(stats.t.ppf(0.975, 1) * extra.std(ddof=1) / np.sqrt(2))

@@ -4,12 +4,10 @@ dra_embedder="policy": the trainer's policy embeddings against an independent co
 completion run alone through the model, mean of the last hidden state over the completion), on batches whose
 prompts and completions have different lengths (so both are padded); the extra pass and the reuse of TRL's
 old-log-probs pass agree; under PEFT the policy (adapter on) is embedded, not the reference; the DRA weights
-from these embeddings are what the kernel gives; bad inputs raise.
-dra_embed_async: the text embedding runs in a background thread and changes nothing in the result."""
+from these embeddings are what the kernel gives; bad inputs raise. The text embedder's dtype and backend
+options reach get_embedder."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 import torch
@@ -19,7 +17,6 @@ import dra
 from dra import mini, policy, train
 from dra.generation import prompt_token_ids
 from dra.train import DRAGRPOConfig, DRAGRPOTrainer
-from trainer_fixtures import HashingEmbedder
 
 G = 4
 
@@ -173,35 +170,6 @@ def test_a_batch_that_did_not_come_from_generation_is_refused(smoke_policy, reco
     trainer = make_trainer(smoke_policy, records, tmp_path)
     with pytest.raises(RuntimeError, match="needs the batch's prompt token ids"):
         trainer._local_embeddings([[{"role": "assistant", "content": "x"}]], [[1]], torch.device("cpu"))
-
-
-class ThreadRecordingEmbedder(HashingEmbedder):
-    """The hashing embedder, noting which thread each call ran in."""
-
-    def __init__(self):
-        super().__init__()
-        self.threads: list[str] = []
-
-    def encode(self, texts, show_progress=False):
-        self.threads.append(threading.current_thread().name)
-        return super().encode(texts, show_progress)
-
-
-@pytest.mark.slow
-def test_background_embedding_runs_in_a_worker_thread_and_changes_nothing(smoke_policy, records, tmp_path,
-                                                                          monkeypatch):
-    results = {}
-    for background in (False, True):
-        embedder = ThreadRecordingEmbedder()
-        trainer = make_trainer(smoke_policy, records, tmp_path / str(background), embedder=embedder,
-                               dra_embedder="minilm", dra_embed_async=background)
-        out, seen = score_batch(trainer, records, monkeypatch)
-        metrics = trainer._metrics["train"]
-        assert len(embedder.threads) == 1 and embedder.threads[0].startswith("dra-embed") == background
-        assert ("dra/embed_wait_seconds" in metrics) == background
-        results[background] = (out["advantages"], seen["embeddings"])
-    # Same seed, same samples: the same embeddings and advantages, bit for bit.
-    assert torch.equal(results[False][0], results[True][0]) and torch.equal(results[False][1], results[True][1])
 
 
 def test_text_embedder_dtype_and_backend_reach_get_embedder(monkeypatch):
