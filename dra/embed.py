@@ -676,21 +676,13 @@ def exported_onnx(model: Any, source: str, revision: str | None, quantize: str |
 def onnx_cache_path(source: str, revision: str | None, quantize: str | None = None, weights: str | None = None) -> Path:
     """Where `exported_onnx` keeps the export of (source, revision, quantize, local weights); see there."""
     from dra.config import cache_dir
-    from dra.io import config_key, package_versions
+    from dra.io import config_key, folder_fingerprint, package_versions
 
     packages = ("torch", "transformers", "sentence-transformers", "onnx") + (("onnxruntime",) if quantize else ())
     key = config_key({"format": EXPORT_FORMAT, "opset": EXPORT_OPSET, "model": source, "revision": revision,
-                      "weights": _folder_fingerprint(weights), "quantize": quantize,
+                      "weights": folder_fingerprint(weights), "quantize": quantize,
                       "versions": package_versions(packages)})
     return cache_dir() / "onnx" / key / "model.onnx"
-
-
-def _folder_fingerprint(folder: str | None) -> list[list[Any]] | None:
-    if folder is None:
-        return None
-    root = Path(folder)
-    return sorted([str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns]
-                  for f in root.rglob("*") if f.is_file() and not f.name.startswith("."))
 
 
 def _write_folder(target: Path, write: Callable[[Path], None]) -> None:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -30,12 +33,14 @@ from scipy import stats
 
 from dra import checks
 from dra.config import cache_dir
-from dra.io import atomic_path, config_key
+from dra.io import atomic_path, config_key, folder_fingerprint, package_versions, read_json, text_digest, write_json
 from dra.rewards import cosine_value, well_formatted
 
 PAPER_SHARE_SIGNIFICANT = 0.157  # Figure 2: about 15.7% of prompts with p < 0.05
 ALPHA = 0.05
 REWARDS: tuple[str, ...] = ("accuracy", "cosine", "paper", "length_only")
+SAMPLES_FORMAT = 1  # bump when what a cached sample file holds, or how it is keyed, changes
+GRADES_FORMAT = 1
 
 
 def _pair_index(g: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,19 +238,65 @@ def embed_groups(groups: Sequence[Sequence[str]], embedder, cache: bool = True) 
     flat = [t for group in groups for t in group]
     identity = embedder.identity() if hasattr(embedder, "identity") else None
     cacheable = cache and identity is not None and getattr(embedder, "cacheable", True)
-    path = None
-    if cacheable:
-        texts_hash = hashlib.sha256("\x00".join(flat).encode()).hexdigest()
-        key = config_key({"embedder": identity, "texts": texts_hash})
-        path = cache_dir() / "embeddings" / f"{key}.npy"
-        if path.exists():
-            return np.load(path).reshape(len(groups), len(groups[0]), -1)
-    vectors = embedder.encode(flat)
-    if path is not None:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, vectors)
+    key = {"embedder": identity, "texts": text_digest(flat)} if cacheable else None
+    vectors = _cached_array("embeddings", key, lambda: embedder.encode(flat))
     return vectors.reshape(len(groups), len(groups[0]), -1)
+
+
+def _cached_array(kind: str, key: dict[str, Any] | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """`compute()`, stored as ``cache_dir()/<kind>/<config_key(key)>.npy`` and read back from there next time;
+    no key: computed every time."""
+    if key is None:
+        return compute()
+    path = cache_dir() / kind / f"{config_key(key)}.npy"
+    if path.exists():
+        return np.load(path)
+    array = np.asarray(compute())
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+    return array
+
+
+def grade_groups(groups: Sequence[Sequence[str]], answers: Sequence[Any], cache: bool = True,
+                 workers: int | None = None) -> np.ndarray:
+    """(P, G) bool: `dra.rewards.is_correct` of every completion against its prompt's answer.
+
+    Each distinct (completion, answer) pair is graded once (a group often repeats a completion), by `workers`
+    threads at once (default: one per CPU), each with its own grader worker process (`dra._verify`), so grading
+    uses every core; the verdicts depend on neither. With `cache`, the result is stored under the cache
+    directory keyed by the texts, the answers and the grader: the source of `dra.rewards` and `dra._verify` and
+    the versions of math-verify and what it parses with, so any change to grading regrades."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dra import rewards
+
+    if len(groups) != len(answers):
+        raise ValueError(f"{len(groups)} groups for {len(answers)} answers; pass one answer per prompt.")
+    key = None
+    if cache:
+        key = {"format": GRADES_FORMAT, "texts": text_digest([t for g in groups for t in g]),
+               "group_sizes": [len(g) for g in groups], "answers": text_digest([repr(a) for a in answers]),
+               "grader": _grader_identity()}
+
+    def grade() -> np.ndarray:
+        pairs = [(c, repr(a)) for g, a in zip(groups, answers) for c in g]
+        gold = {repr(a): a for a in answers}
+        distinct = list(dict.fromkeys(pairs))
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="grade") as pool:
+            verdicts = dict(zip(distinct, pool.map(lambda pair: rewards.is_correct(pair[0], gold[pair[1]]), distinct)))
+        flat = iter(verdicts[pair] for pair in pairs)
+        return np.array([[next(flat) for _ in g] for g in groups], dtype=bool)
+
+    return _cached_array("grades", key, grade)
+
+
+def _grader_identity() -> dict[str, Any]:
+    from dra import _verify, rewards
+
+    sources = [Path(module.__file__).read_bytes() for module in (rewards, _verify)]
+    return {"source": hashlib.sha256(b"\x00".join(sources)).hexdigest(),
+            "versions": package_versions(("math-verify", "sympy", "latex2sympy2_extended", "antlr4-python3-runtime"))}
 
 
 def run_study(
@@ -619,15 +670,18 @@ def plot_length_control(rows: Sequence[dict[str, Any]], ax, title: str):
 
 
 class StageTimer:
-    """Wall time per named stage, for the notebook's stage-by-stage timing table."""
+    """Wall time per named stage, for the notebook's stage-by-stage timing table, and this process's CPU time
+    per stage (all its threads; not the grader's worker process), which a busy machine inflates far less."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     def __call__(self, stage: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = fn()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - cpu
         return out
 
 
@@ -675,14 +729,13 @@ def real_text_groups(name: str, group_size: int, max_prompts: int | None = None)
     bootstrap over puzzles.
     """
     from dra.data import load
-    from dra.rewards import is_correct
 
     records = load(name)[:max_prompts]
     if name == "qwen_math_cot_100":
         if not 2 <= group_size <= 8:
             raise ValueError(f"qwen_math_cot_100 has 8 completions per prompt; group_size must be 2..8, got {group_size}.")
         groups = [r["completions"][:group_size] for r in records]
-        correct = np.array([[is_correct(c, r["answer"]) for c in g] for g, r in zip(groups, records)])
+        correct = grade_groups(groups, [r["answer"] for r in records])
         source = np.array([r["correct"][:group_size] for r in records])
         return StudyGroups(name, groups, correct, None, {"agreement_with_source_grades": float((correct == source).mean())})
     if name == "game24":
@@ -704,6 +757,7 @@ def policy_groups(
     seed: int = 0,
     backend: str = "transformers",
     timer: StageTimer | None = None,
+    cache: bool = True,
     **sampler_options: Any,
 ) -> StudyGroups:
     """Sample `group_size` completions per prompt from a policy and grade them with `is_correct`.
@@ -711,16 +765,44 @@ def policy_groups(
     The same function serves the mini scale (the mini world's SFT policy, transformers on CPU) and the paper
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
     training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups.
+
+    With `cache`, the sampled texts of a policy in a local folder are stored under the cache directory, keyed
+    by that folder's files (names, sizes, modification times), the prompts and every sampling setting (the
+    seed and `batch_size` included: they decide the samples) and the torch/transformers/vLLM versions; a rerun
+    with the same key reads them back instead of sampling (a Hub id or a loaded model is sampled every time).
+    The grades are cached by `grade_groups`.
     """
     from dra.generation import sample_groups
-    from dra.rewards import is_correct
 
     timer = timer or StageTimer()
-    groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
-                                                     max_new_tokens=max_new_tokens, seed=seed, backend=backend,
-                                                     **sampler_options))
-    correct = timer("grading", lambda: np.array([[is_correct(c, a) for c in g] for g, a in zip(groups, answers)]))
+    settings = {"group_size": group_size, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
+                "backend": backend, **sampler_options}
+    path = _samples_path(model, prompts, settings) if cache else None
+    if path is not None and path.exists():
+        groups = timer("sampling (cached)", lambda: read_json(path, what="cached samples"))
+    else:
+        groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
+                                                         max_new_tokens=max_new_tokens, seed=seed, backend=backend,
+                                                         **sampler_options))
+        if path is not None:
+            write_json(path, groups)
+    correct = timer("grading", lambda: grade_groups(groups, answers, cache=cache))
     return StudyGroups(scale, groups, correct, None, {"backend": backend, "max_new_tokens": max_new_tokens})
+
+
+def _samples_path(model: Any, prompts: Sequence[Any], settings: dict[str, Any]) -> Path | None:
+    """Where the samples of (`model`, `prompts`, `settings`) are cached, or None when they cannot be keyed: a
+    model that is not a local folder, or a setting that is not plain JSON."""
+    if not isinstance(model, (str, os.PathLike)) or not Path(model).is_dir():
+        return None
+    try:
+        prompts_text = json.dumps(list(prompts), sort_keys=True)
+        json.dumps(settings)
+    except TypeError:
+        return None
+    key = {"format": SAMPLES_FORMAT, "model": folder_fingerprint(model), "prompts": text_digest([prompts_text]),
+           "settings": settings, "versions": package_versions(("torch", "transformers", "vllm"))}
+    return cache_dir() / "samples" / f"{config_key(key)}.json"
 
 
 def first_members(sg: StudyGroups, group_size: int) -> StudyGroups:
