@@ -17,6 +17,7 @@ they get NaN and are counted separately, never dropped and never counted as sign
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -196,14 +197,22 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
         raise ValueError(f"completions {lengths.shape} and correct {correct.shape} must have the same (P, G) shape.")
     if reward == "accuracy":
         return correct.astype(float)
-    cos = np.vectorize(lambda c, n: cosine_value(bool(c), int(n), max_len=max_len))
     if reward == "length_only":
-        return cos(np.ones_like(correct), lengths)
-    values = cos(correct, lengths)
+        return _cosine_values(np.ones_like(correct), lengths, max_len)
+    values = _cosine_values(correct, lengths, max_len)
     if reward == "cosine":
         return values
     fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
     return fmt + 2.0 * values
+
+
+def _cosine_values(correct: np.ndarray, lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """`cosine_value` of every (correct, length), called once per distinct pair: lengths repeat a lot, and each
+    call checks its arguments, which took most of the study's Spearman tests (the values are the function's)."""
+    pairs = np.stack([correct.astype(np.int64), lengths.astype(np.int64)], axis=-1).reshape(-1, 2)
+    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    values = np.array([cosine_value(bool(c), int(n), max_len=max_len) for c, n in distinct], dtype=float)
+    return values[inverse.reshape(-1)].reshape(correct.shape)
 
 
 def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prompt: int | None = None):
@@ -863,7 +872,14 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
     With a control, uncontrolled_same_prompts_*: the pooled rho without it on the same prompts (those where
     the partial correlation is defined), so the two estimates compare like with like.
     """
-    eff = group_effects(sg, embeddings, reward, control, max_permutations, seed)
+    return _effect_row(sg, embeddings, reward, control, seed,
+                       lambda r, c: group_effects(sg, embeddings, r, c, max_permutations, seed))
+
+
+def _effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str, seed: int,
+                effects: Callable[[str, str], PromptEffects]) -> dict[str, Any]:
+    """`effect_row`, with the per-prompt effects of (reward, control) from `effects`."""
+    eff = effects(reward, control)
     pooled = pool_effects(eff.rho, eff.null_variance, clusters=sg.clusters)
     shares = {name: summarize(p, clusters=sg.clusters, seed=seed) for name, p in
               [("spearman", eff.p_spearman), ("permutation", eff.p_permutation)]}
@@ -881,7 +897,7 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
            "independent_pairs_variance": 1.0 / (n_pairs - 1), "t_test_size": over_defined(np.mean, eff.t_test_size),
            "n_permutations": eff.n_permutations, "exact_permutations": eff.exact}
     if control != "none":
-        raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)
+        raw = effects(reward, "none")
         same = pool_effects(np.where(defined, raw.rho, np.nan), raw.null_variance, clusters=sg.clusters)
         row.update({f"uncontrolled_same_prompts_{k}": getattr(same, k) for k in ("estimate", "ci_low", "ci_high")})
     return row
@@ -900,10 +916,13 @@ def effect_table(
     (distance against the length difference, no control). The same prompts at every G (`first_members`)."""
     rows = []
     for g, (name, emb) in itertools.product(group_sizes, embeddings.items()):
-        sub = first_members(sg, g)
+        sub, vectors = first_members(sg, g), emb[:, :g]
+        # A controlled row also needs the uncontrolled effects of its reward: computed once, for both rows.
+        effects = functools.cache(lambda r, c, sub=sub, vectors=vectors: group_effects(
+            sub, vectors, r, c, max_permutations, seed))
         cases = [(r, c) for r in rewards for c in controls] + [(LENGTH_CONTROL, "none")]
         for reward, control in cases:
-            row = effect_row(sub, emb[:, :g], reward, control, max_permutations, seed)
+            row = _effect_row(sub, vectors, reward, control, seed, effects)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, **row})
     return rows
 

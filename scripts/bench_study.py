@@ -127,14 +127,15 @@ def plain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def bf16_fidelity(profile: str, result: dict[str, Any], timer: study.StageTimer) -> dict[str, Any]:
-    """The study's G = 6 rows with MiniLM in bfloat16 against float32, on the same groups."""
+    """The study's G = 6 rows with MiniLM in bfloat16 against float32, on the same groups (float32 read from the
+    cache the passes filled)."""
     settings = study.STUDY_PROFILES[profile]
     reference, candidate = get_embedder("minilm", dtype="float32"), get_embedder("minilm", dtype="auto")
     out: dict[str, Any] = {"candidate": candidate.identity(), "rows": []}
     for scale, sg in result["groups"].items():
         if scale not in ("mini", "qwen_math_cot_100", "game24"):
             continue
-        embedded = {name: timer(f"bf16 check: embed ({scale}, {name})", lambda e=e: study.embed_groups(sg.groups, e, cache=False))
+        embedded = {name: timer(f"bf16 check: embed ({scale}, {name})", lambda e=e: study.embed_groups(sg.groups, e))
                     for name, e in (("float32", reference), ("bfloat16", candidate))}
         sub = study.first_members(sg, 6)
         for reward in study.REWARDS:

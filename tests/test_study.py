@@ -551,3 +551,33 @@ def test_effect_table_rows():
     assert rows[5]["pooled_estimate"] == pytest.approx(np.nanmean(lengths.rho))
     with pytest.raises(ValueError, match="unknown control"):
         study.group_effects(sg, emb, "paper", control="tokens")
+
+
+def test_effect_table_computes_each_effect_once_and_equals_its_rows_one_by_one(monkeypatch):
+    rng = np.random.default_rng(14)
+    sg, emb = text_groups(rng, 25, 6)
+    calls = []
+    original = study.prompt_effects
+    monkeypatch.setattr(study, "prompt_effects", lambda *a, **k: calls.append(1) or original(*a, **k))
+    rows = study.effect_table(sg, {"toy": emb}, [6], rewards=["paper", "cosine"], controls=study.CONTROLS)
+    assert len(calls) == 5  # (paper, cosine) x (none, |Δlength|) + the length row; the uncontrolled ones reused
+    calls.clear()
+    alone = [study.effect_row(sg, emb, r, c) for r, c in
+             [("paper", "none"), ("paper", "|Δlength|"), ("cosine", "none"), ("cosine", "|Δlength|"),
+              (study.LENGTH_CONTROL, "none")]]
+    assert len(calls) == 7  # each controlled row recomputes its uncontrolled effects
+    for row, one in zip(rows, alone):
+        assert set(row) == {"scale", "G", "embedder", *one}
+        for key, value in one.items():
+            assert repr(row[key]) == repr(value), key  # identical, NaN included
+
+
+def test_cosine_rewards_are_the_reward_functions_values_exactly():
+    from dra.rewards import cosine_value
+
+    lengths = [0, 5, 5, 999, 1000, 1700, 5, 0]
+    texts = [["x" * n for n in lengths], ["y" * n for n in reversed(lengths)]]
+    correct = np.array([[True, False, True, True, False, True, False, False], [False] * 4 + [True] * 4])
+    got = study.group_rewards(texts, correct, "cosine")
+    want = [[cosine_value(bool(c), len(t)) for c, t in zip(cs, ts)] for cs, ts in zip(correct, texts)]
+    assert got.tolist() == want  # bit for bit: the same function, called once per distinct (correct, length)
