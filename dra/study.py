@@ -48,22 +48,42 @@ def _pair_index(g: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(g, k=1)
 
 
-def pairwise_arrays(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
-    """(P, G) rewards and (P, G, d) embeddings -> |R_i - R_j| and 1 - cos(e_i, e_j), each (P, G(G-1)/2)."""
+def pairwise_arrays(rewards, embeddings, distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(P, G) rewards and (P, G, d) embeddings -> |R_i - R_j| and 1 - cos(e_i, e_j), each (P, G(G-1)/2).
+
+    `distances`: `pair_distances(embeddings)` when already computed (a table that tests several rewards against
+    the same embeddings computes them once; with high-dimensional embeddings such as TF-IDF's they are most of
+    the work)."""
     r = np.asarray(rewards, dtype=float)
-    e = np.asarray(embeddings, dtype=float)
-    if r.ndim != 2 or e.ndim != 3 or r.shape != e.shape[:2]:
+    e_shape = np.shape(embeddings)
+    if r.ndim != 2 or len(e_shape) != 3 or r.shape != tuple(e_shape[:2]):
         raise ValueError(f"rewards must be (P, G) and embeddings (P, G, d) with the same P and G; got "
-                         f"{r.shape} and {e.shape}.")
-    if not (np.isfinite(r).all() and np.isfinite(e).all()):
+                         f"{r.shape} and {tuple(e_shape)}.")
+    if not np.isfinite(r).all():
+        raise ValueError("rewards or embeddings contain NaN or inf.")
+    i, j = _pair_index(r.shape[1])
+    if distances is None:
+        distances = pair_distances(embeddings)
+    elif np.shape(distances) != (r.shape[0], len(i)):
+        raise ValueError(f"distances must be pair_distances(embeddings), shape {(r.shape[0], len(i))}; got "
+                         f"{np.shape(distances)}.")
+    return np.abs(r[:, i] - r[:, j]), distances
+
+
+def pair_distances(embeddings) -> np.ndarray:
+    """(P, G, d) embeddings -> 1 - cos(e_i, e_j) of every pair i < j of each prompt, (P, G(G-1)/2), in float64."""
+    e = np.asarray(embeddings, dtype=float)
+    if e.ndim != 3:
+        raise ValueError(f"embeddings must be (P, G, d); got shape {e.shape}.")
+    if not np.isfinite(e).all():
         raise ValueError("rewards or embeddings contain NaN or inf.")
     norms = np.linalg.norm(e, axis=2, keepdims=True)
     if (norms == 0).any():
         raise ValueError("some embeddings have zero norm; their cosine distance is undefined.")
     unit = e / norms
     cos = np.einsum("pgd,phd->pgh", unit, unit)
-    i, j = _pair_index(r.shape[1])
-    return np.abs(r[:, i] - r[:, j]), 1.0 - cos[:, i, j]
+    i, j = _pair_index(e.shape[1])
+    return 1.0 - cos[:, i, j]
 
 
 def _unit_ranks(values: np.ndarray) -> np.ndarray:
@@ -75,16 +95,16 @@ def _unit_ranks(values: np.ndarray) -> np.ndarray:
     return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
 
 
-def prompt_pvalues(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
+def prompt_pvalues(rewards, embeddings, distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman's rho and two-sided p-value between |R_i - R_j| and 1 - cos(e_i, e_j), i < j.
 
     Args:
-        rewards: (P, G). embeddings: (P, G, d).
+        rewards: (P, G). embeddings: (P, G, d). distances: `pair_distances(embeddings)`, if already computed.
     Returns:
         rho, p: float arrays of shape (P,). NaN where the test is undefined: fewer than 3 pairs (G < 3), or
         either variable constant across the pairs (all reward differences equal, or all distances equal).
     """
-    diffs, dists = pairwise_arrays(rewards, embeddings)
+    diffs, dists = pairwise_arrays(rewards, embeddings, distances)
     rho = np.full(len(diffs), np.nan)
     p = np.full(len(diffs), np.nan)
     n_pairs = diffs.shape[1]
@@ -315,10 +335,12 @@ def run_study(
     reward: str,
     clusters: Sequence | None = None,
     max_len: int = 1000,
+    distances: np.ndarray | None = None,
 ) -> tuple[ShareSummary, np.ndarray, np.ndarray]:
-    """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p)."""
+    """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p). `distances`:
+    `pair_distances(embeddings)`, if already computed."""
     rewards = group_rewards(groups, correct, reward, max_len=max_len)
-    rho, p = prompt_pvalues(rewards, embeddings)
+    rho, p = prompt_pvalues(rewards, embeddings, distances)
     return summarize(p, clusters=clusters), rho, p
 
 
@@ -327,9 +349,10 @@ def text_lengths(groups: Sequence[Sequence[str]]) -> np.ndarray:
     return np.array([[len(t) for t in group] for group in groups], dtype=float)
 
 
-def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray,
+                            distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman between |len_i - len_j| and the embedding distance: does distance track length?"""
-    return prompt_pvalues(text_lengths(groups), embeddings)
+    return prompt_pvalues(text_lengths(groups), embeddings, distances)
 
 
 # ------------------------------------------------------------------ effect sizes and exact per-prompt tests
@@ -456,6 +479,7 @@ def prompt_effects(
     covariate=None,
     max_permutations: int = MAX_PERMUTATIONS,
     seed: int = 0,
+    distances: np.ndarray | None = None,
 ) -> PromptEffects:
     """Per prompt: Spearman's rho over the pairs, its t-test and Mantel permutation p-values, and the variance
     of rho over the permutations.
@@ -467,6 +491,7 @@ def prompt_effects(
             and the permutation test relabels the distance matrix only (Smouse, Long & Sokal 1986, "method 1";
             approximate, since it also breaks the distance-covariate link).
         max_permutations: enumerate all G! orderings up to this many, else sample this many (seeded).
+        distances: `pair_distances(embeddings)`, if already computed.
 
     Why the permutation variance: the G(G-1)/2 pairs share completions, so 1/(pairs - 3), the Fisher-z
     variance for independent pairs, does not describe rho's sampling noise. Relabelling the completions keeps
@@ -476,7 +501,7 @@ def prompt_effects(
     for the partial rho, it is an approximation (the pooled interval's coverage is checked by simulation in the
     tests). A prompt whose statistic no relabelling changes (e.g. duplicate completions) is undefined.
     """
-    diffs, dists = pairwise_arrays(rewards, embeddings)
+    diffs, dists = pairwise_arrays(rewards, embeddings, distances)
     n_prompts, g = np.shape(rewards)
     controls = None if covariate is None else _covariate_pairs(covariate, (n_prompts, g))
     perms, exact = label_permutations(g, max_permutations, seed)
@@ -835,10 +860,12 @@ def sensitivity_table(
         sub = first_members(sg, g)
         for name, emb in embeddings.items():
             e = emb[:, :g]
+            distances = pair_distances(e)  # the same for every reward
             for reward in rewards:
-                summary, _, _ = run_study(sub.groups, sub.correct, e, reward, clusters=sub.clusters)
+                summary, _, _ = run_study(sub.groups, sub.correct, e, reward, clusters=sub.clusters,
+                                          distances=distances)
                 rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": reward, **summary.as_dict()})
-            _, p = length_distance_pvalues(sub.groups, e)
+            _, p = length_distance_pvalues(sub.groups, e, distances)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": "|Δlength| (control)",
                          **summarize(p, clusters=sub.clusters).as_dict()})
     return rows
@@ -851,12 +878,13 @@ def effect_inputs(sg: StudyGroups, reward: str, max_len: int = 1000) -> np.ndarr
 
 
 def group_effects(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
-                  max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> PromptEffects:
+                  max_permutations: int = MAX_PERMUTATIONS, seed: int = 0,
+                  distances: np.ndarray | None = None) -> PromptEffects:
     """`prompt_effects` for one reward of a StudyGroups, optionally partialling out the length difference."""
     if control not in CONTROLS:
         raise ValueError(f"unknown control {control!r}; choose one of {', '.join(CONTROLS)}.")
     covariate = text_lengths(sg.groups) if control == "|Δlength|" else None
-    return prompt_effects(effect_inputs(sg, reward), embeddings, covariate, max_permutations, seed)
+    return prompt_effects(effect_inputs(sg, reward), embeddings, covariate, max_permutations, seed, distances)
 
 
 def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
@@ -917,9 +945,10 @@ def effect_table(
     rows = []
     for g, (name, emb) in itertools.product(group_sizes, embeddings.items()):
         sub, vectors = first_members(sg, g), emb[:, :g]
+        distances = pair_distances(vectors)  # the same for every row of this (G, embedder)
         # A controlled row also needs the uncontrolled effects of its reward: computed once, for both rows.
-        effects = functools.cache(lambda r, c, sub=sub, vectors=vectors: group_effects(
-            sub, vectors, r, c, max_permutations, seed))
+        effects = functools.cache(lambda r, c, sub=sub, vectors=vectors, distances=distances: group_effects(
+            sub, vectors, r, c, max_permutations, seed, distances))
         cases = [(r, c) for r in rewards for c in controls] + [(LENGTH_CONTROL, "none")]
         for reward, control in cases:
             row = _effect_row(sub, vectors, reward, control, seed, effects)

@@ -556,11 +556,13 @@ def test_effect_table_rows():
 def test_effect_table_computes_each_effect_once_and_equals_its_rows_one_by_one(monkeypatch):
     rng = np.random.default_rng(14)
     sg, emb = text_groups(rng, 25, 6)
-    calls = []
-    original = study.prompt_effects
+    calls, distances = [], []
+    original, original_distances = study.prompt_effects, study.pair_distances
     monkeypatch.setattr(study, "prompt_effects", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(study, "pair_distances", lambda e: distances.append(1) or original_distances(e))
     rows = study.effect_table(sg, {"toy": emb}, [6], rewards=["paper", "cosine"], controls=study.CONTROLS)
     assert len(calls) == 5  # (paper, cosine) x (none, |Δlength|) + the length row; the uncontrolled ones reused
+    assert len(distances) == 1  # one (G, embedder): its pair distances computed once for every row
     calls.clear()
     alone = [study.effect_row(sg, emb, r, c) for r, c in
              [("paper", "none"), ("paper", "|Δlength|"), ("cosine", "none"), ("cosine", "|Δlength|"),
@@ -581,3 +583,24 @@ def test_cosine_rewards_are_the_reward_functions_values_exactly():
     got = study.group_rewards(texts, correct, "cosine")
     want = [[cosine_value(bool(c), len(t)) for c, t in zip(cs, ts)] for cs, ts in zip(correct, texts)]
     assert got.tolist() == want  # bit for bit: the same function, called once per distinct (correct, length)
+
+
+def test_precomputed_distances_give_the_same_tests_and_are_checked(monkeypatch):
+    rng = np.random.default_rng(15)
+    sg, emb = text_groups(rng, 20, 6)
+    distances = study.pair_distances(emb)
+    rewards = study.group_rewards(sg.groups, sg.correct, "paper")
+    assert np.array_equal(study.pairwise_arrays(rewards, emb)[1], distances)
+    for got, want in zip(study.prompt_pvalues(rewards, emb, distances), study.prompt_pvalues(rewards, emb)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="distances must be pair_distances"):
+        study.prompt_pvalues(rewards, emb, distances[:, :5])
+    calls = []
+    original = study.pair_distances
+    monkeypatch.setattr(study, "pair_distances", lambda e: calls.append(1) or original(e))
+    rows = study.sensitivity_table(sg, {"a": emb, "b": emb[..., ::-1].copy()}, [4, 6])
+    assert len(calls) == 4 and len(rows) == 2 * 2 * (len(study.REWARDS) + 1)  # once per (G, embedder)
+    monkeypatch.setattr(study, "pair_distances", original)
+    alone = study.run_study(sg.groups, sg.correct, emb, "paper")[0].as_dict()
+    row = rows[2 * (len(study.REWARDS) + 1) + study.REWARDS.index("paper")]  # G = 6, embedder a, reward paper
+    assert row == {"scale": sg.scale, "G": 6, "embedder": "a", "reward": "paper", **alone}
