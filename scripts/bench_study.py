@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bf16:
             timer = study.StageTimer()
             report["bf16"] = bf16_fidelity(args.profile, next(iter(results.values())), timer)
-            report["bf16"]["seconds"] = timer.seconds
+            report["bf16"]["seconds"], report["bf16"]["cpu_seconds"] = timer.seconds, timer.cpu_seconds
             for row in report["bf16"]["rows"]:
                 print(f"  bf16 vs fp32 {row['scale']:<18} {row['reward']:<12} share_t "
                       f"{row['float32']['share_spearman']:.4f} -> {row['bfloat16']['share_spearman']:.4f}, perm "
