@@ -74,8 +74,10 @@ raises ValueError rather than return identical vectors. A row that still has no 
 (the DRA kernel would otherwise divide by zero).
 
 `PolicyEmbedder(model, tokenizer)`: each completion embedded by a causal LM's own hidden states (mean of
-its decoder's last hidden state over the completion's tokens and EOS, unit norm; see the class), so a
-trainer can pass its policy. Its vectors change with the weights: ``cacheable`` is False (as for TF-IDF).
+its decoder's last hidden state over the text's tokens and EOS, unit norm; see the class). Its vectors change
+with the weights: ``cacheable`` is False (as for TF-IDF). In training, ``DRAGRPOConfig(dra_embedder="policy")``
+pools the policy's hidden states over the sampled completion tokens in their prompt's context instead
+(`dra.train`); `decoder_of` and `masked_mean` are shared by both.
 
 What is embedded: `embedding_text` turns a TRL completion into the embedded text as the authors' trainer does
 (a string as it is; a conversation's message contents joined by one space). Grading reads only the last
