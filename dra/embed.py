@@ -74,8 +74,10 @@ raises ValueError rather than return identical vectors. A row that still has no 
 (the DRA kernel would otherwise divide by zero).
 
 `PolicyEmbedder(model, tokenizer)`: each completion embedded by a causal LM's own hidden states (mean of
-its decoder's last hidden state over the completion's tokens and EOS, unit norm; see the class), so a
-trainer can pass its policy. Its vectors change with the weights: ``cacheable`` is False (as for TF-IDF).
+its decoder's last hidden state over the text's tokens and EOS, unit norm; see the class). Its vectors change
+with the weights: ``cacheable`` is False (as for TF-IDF). In training, ``DRAGRPOConfig(dra_embedder="policy")``
+pools the policy's hidden states over the sampled completion tokens in their prompt's context instead
+(`dra.train`); `decoder_of` and `masked_mean` are shared by both.
 
 What is embedded: `embedding_text` turns a TRL completion into the embedded text as the authors' trainer does
 (a string as it is; a conversation's message contents joined by one space). Grading reads only the last
@@ -96,7 +98,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dra.config import cache_dir
-from dra.io import config_key, package_versions
+from dra.io import config_key, folder_fingerprint, package_versions
 
 PROGRESS_THRESHOLD = 256  # show a progress bar from this many distinct texts on (show_progress=None)
 PAPER_MAX_TOKENS = 3584  # the paper's max completion length: how much of a completion it embeds
@@ -309,7 +311,7 @@ class PolicyEmbedder(Embedder):
     tokenizer's EOS token is appended (as the policy ends a completion; it also gives an empty completion one
     token), and the first ``max_seq_length`` tokens are kept (default: the model's
     ``max_position_embeddings``). The sequences are right-padded and run through the model's decoder
-    (``model.base_model``, no LM head); its ``last_hidden_state`` (the last layer after the final norm, what
+    (`decoder_of`: ``model.base_model``, after unwrapping PEFT; no LM head); its ``last_hidden_state`` (the last layer after the final norm, what
     the LM head reads) is averaged over the sequence's tokens (padding excluded), in float32, and scaled to
     unit length. Gradients are off; a model in training mode is switched to eval for the call and back.
 
@@ -387,12 +389,41 @@ class PolicyEmbedder(Embedder):
                         input_ids[row, :kept[i]] = torch.tensor(ids[i][:kept[i]])
                         mask[row, :kept[i]] = 1
                     input_ids, mask = input_ids.to(device), mask.to(device)
-                    hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
-                    weights = mask.unsqueeze(-1).float()
-                    vectors[batch] = ((hidden * weights).sum(1) / weights.sum(1)).cpu().numpy()
+                    hidden = decoder_of(self.model)(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                    vectors[batch] = masked_mean(hidden, mask).cpu().numpy()
         finally:
             self.model.train(was_training)
         return vectors, int((lengths > self.max_seq_length).sum()), int(kept.sum())
+
+
+def decoder_of(model: Any) -> Any:
+    """The module of a causal LM whose ``last_hidden_state`` its LM head reads (the last layer, after the final
+    norm): a PEFT model's base model first, then its ``base_model`` (Qwen2ForCausalLM -> Qwen2Model). This is the
+    module TRL's fused LM head calls, so hidden states taken here are the ones TRL's log-probs come from."""
+    if hasattr(model, "get_base_model"):  # peft.PeftModel: its .base_model is the tuner, not the decoder
+        model = model.get_base_model()
+    decoder = getattr(model, "base_model", None)
+    if decoder is None or not callable(decoder):
+        raise TypeError(f"{type(model).__name__} has no base_model (decoder) to take hidden states from; pass a "
+                        "transformers causal LM (e.g. Qwen2ForCausalLM), optionally wrapped by PEFT.")
+    return decoder
+
+
+def masked_mean(hidden: Any, mask: Any) -> Any:
+    """Mean of (n, L, d) hidden states over the positions where the (n, L) `mask` is nonzero, in float32.
+
+    Positions outside the mask never contribute, not even as NaN * 0: a left-padded row's padding positions
+    attend to nothing and may hold non-finite values. A row without any position raises ValueError (its mean
+    would be 0 / 0)."""
+    import torch
+
+    keep = mask.bool().unsqueeze(-1)
+    counts = keep.sum(dim=1)
+    if bool((counts == 0).any()):
+        raise ValueError(f"{int((counts == 0).sum())} row(s) have no tokens to pool over (an empty completion); "
+                         "the mean of their hidden states is undefined.")
+    total = torch.where(keep, hidden.float(), torch.zeros((), dtype=torch.float32, device=hidden.device)).sum(dim=1)
+    return total / counts
 
 
 class TfidfEmbedder(Embedder):
@@ -651,17 +682,9 @@ def onnx_cache_path(source: str, revision: str | None, quantize: str | None = No
     """Where `exported_onnx` keeps the export of (source, revision, quantize, local weights); see there."""
     packages = ("torch", "transformers", "sentence-transformers", "onnx") + (("onnxruntime",) if quantize else ())
     key = config_key({"format": EXPORT_FORMAT, "opset": EXPORT_OPSET, "model": source, "revision": revision,
-                      "weights": _folder_fingerprint(weights), "quantize": quantize,
+                      "weights": folder_fingerprint(weights), "quantize": quantize,
                       "versions": package_versions(packages)})
     return cache_dir() / "onnx" / key / "model.onnx"
-
-
-def _folder_fingerprint(folder: str | None) -> list[list[Any]] | None:
-    if folder is None:
-        return None
-    root = Path(folder)
-    return sorted([str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns]
-                  for f in root.rglob("*") if f.is_file() and not f.name.startswith("."))
 
 
 def _write_folder(target: Path, write: Callable[[Path], None]) -> None:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 import yaml
 
 from dra import evaluate, metrics, mini, policy, profiles, recipes
@@ -48,6 +51,7 @@ ARM_LABELS = {"base": "base", "grpo": "GRPO", "dr_grpo": "Dr. GRPO", "dra_grpo":
               "dra_dr_grpo": "DRA-Dr. GRPO", "dra_dr_grpo_meannorm": "DRA-Dr. GRPO, mean-normalised",
               "dr_grpo_scale": "Dr. GRPO x group-mean weight", "dra_grpo_shuffled": "DRA-GRPO, shuffled weights",
               "grpo_entropy": "GRPO + entropy bonus", "dra_grpo_oracle": "DRA-GRPO, oracle partition",
+              "dra_grpo_policy_embed": "DRA-GRPO, policy embedder",
               "grpo_paper_reward": "GRPO, paper reward", "dra_grpo_paper_reward": "DRA-GRPO, paper reward"}
 # The pre-registered primary comparisons: (arm, baseline).
 PRIMARY_COMPARISONS: tuple[tuple[str, str], ...] = (("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"))
@@ -426,39 +430,188 @@ def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame.groupby("arm", sort=False).mean() if len(frame) else frame
 
 
-def overhead_benchmark(profile: str | Profile, steps: int = 8, embedders: Sequence[str] = ("minilm", "tfidf"),
-                       seed: int = 0) -> pd.DataFrame:
-    """Seconds per optimiser step of GRPO and of DRA-GRPO with each embedder, measured in one process.
+# Per-step values kept by the overhead benchmark (besides the step's wall time).
+STEP_KEYS = ("step_time", "completions/mean_length", "dra/embed_seconds", "dra/policy_pass_reused",
+             "dra/weight_mean", "dra/weight_std", "dra/weight_min", "dra/weight_max", "dra/reward_after")
+Configuration = tuple[str, dict[str, Any]]  # (arm, recipe overrides)
 
-    Each configuration trains `steps` steps from the same base policy and seed in a scratch directory; the
-    first step (warm-up: model load, embedder load) is left out of the mean. Returns one row per
-    configuration with the mean step time, the embedding time per step and the ratio to GRPO.
+
+def overhead_configurations(embedders: Sequence[str] = ("minilm", "tfidf")) -> dict[str, Configuration]:
+    """GRPO and DRA-GRPO with each named embedder, as the overhead benchmark's configurations."""
+    return {"GRPO": ("grpo", {}), **{f"DRA-GRPO ({e})": ("dra_grpo", {"dra_embedder": e}) for e in embedders}}
+
+
+def overhead_steps(profile: str, configurations: dict[str, Configuration], steps: int = 4, rounds: int = 1,
+                   seed: int = 0, warmup: bool = True,
+                   report: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """Wall seconds of every optimiser step of each configuration, interleaved step by step, in one process.
+
+    Each round builds one trainer per configuration (the profile's recipe of its arm plus its overrides, seed
+    ``seed + round``) and trains them in lockstep (`_lockstep`): step 1 of every configuration, then step 2 of
+    every one, ..., one at a time, so the steps compared were taken seconds apart and a slow phase of a loaded
+    machine hits every configuration alike; the order rotates by one each round. Every trainer starts its first
+    step from the same random state, so within a round all configurations sample the same first batch. A step's
+    time runs from the trainer's ``on_step_begin`` to ``on_step_end`` (generation, scoring with DRA, loss,
+    backward, optimiser). With `warmup`, one untimed round of one step comes first (model and embedder loading,
+    the grader's worker, first-call paths). Returns one record per step: configuration, round, step, seconds,
+    the load average at its start and the step's `STEP_KEYS` from TRL's logs; `report` gets each round's records.
     """
+    names = list(configurations)
+    if warmup:
+        _lockstep(profile, configurations, names, steps=1, seed=seed)
+    records: list[dict[str, Any]] = []
+    for round_ in range(rounds):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        run = [{"round": round_, **r} for r in _lockstep(profile, configurations, order, steps, seed + round_)]
+        records += run
+        if report is not None:
+            report(run)
+    return records
+
+
+def _lockstep(profile: str, configurations: dict[str, Configuration], order: Sequence[str], steps: int,
+              seed: int) -> list[dict[str, Any]]:
+    """Train the configurations in `order` for `steps` steps each, taking turns step by step.
+
+    Each trainer runs in its own thread, but only the one holding the turn runs: it takes the turn before its
+    setup, keeps it through a step and the bookkeeping after it (logging, fetching the next batch), and hands it
+    on at its next ``on_step_begin``. So no two trainers ever compute at once (threads a step starts itself, e.g.
+    the grader's, belong to that step). Each trainer keeps its own random state across turns (torch, numpy,
+    random), seeded with `seed` at its first step.
+    """
+    import random
+    import threading
+
+    import torch
+    from transformers import TrainerCallback, set_seed
+
     from dra import train  # TRL: imported only when a run trains
 
+    condition = threading.Condition()
+    turn = {"name": order[0]}
+    finished: set[str] = set()
+    errors: dict[str, BaseException] = {}
+
+    def hand_on(name: str) -> None:  # called with the condition held, by the holder of the turn
+        at = order.index(name)
+        following = [order[(at + k) % len(order)] for k in range(1, len(order) + 1)]
+        turn["name"] = next((n for n in following if n not in finished), name)
+        condition.notify_all()
+
+    def wait_for_turn(name: str) -> None:
+        with condition:
+            condition.wait_for(lambda: turn["name"] == name)
+
+    def random_state() -> tuple:
+        return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+    def restore(state: tuple) -> None:
+        torch.set_rng_state(state[0])
+        np.random.set_state(state[1])
+        random.setstate(state[2])
+
+    class Lockstep(TrainerCallback):
+        def __init__(self, name: str) -> None:
+            self.name, self.seconds, self.loads, self.first = name, [], [], True
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if self.first:  # the turn is held since setup: the first step starts at once
+                set_seed(seed)
+                self.first = False
+            else:
+                mine = random_state()
+                with condition:
+                    hand_on(self.name)
+                wait_for_turn(self.name)
+                restore(mine)
+            self.loads.append([round(x, 2) for x in os.getloadavg()])
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    trainers, clocks = {}, {}
+    scratch = tempfile.TemporaryDirectory()
+    try:
+        for name in order:  # built one after another in this thread: building resets accelerate's shared state
+            arm, overrides = configurations[name]
+            mapping = {**arm_recipe(profile, arm, seed), **overrides, "max_steps": steps, "save_strategy": "no",
+                       "logging_steps": 1, "disable_tqdm": True,
+                       "output_dir": str(Path(scratch.name) / f"run{len(trainers)}")}
+            trainers[name] = train.build_trainer(train.run_config(mapping))
+            clocks[name] = Lockstep(name)
+            trainers[name].add_callback(clocks[name])
+
+        def run(name: str) -> None:
+            try:
+                wait_for_turn(name)
+                trainers[name].train()
+            except BaseException as error:  # noqa: BLE001 (re-raised in the calling thread below)
+                errors[name] = error
+            finally:
+                with condition:
+                    finished.add(name)
+                    if turn["name"] == name:
+                        hand_on(name)
+
+        threads = [threading.Thread(target=run, args=(name,), name=f"overhead-{name}") for name in order]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        scratch.cleanup()
+    if errors:
+        name, error = next(iter(errors.items()))
+        raise RuntimeError(f"the overhead run of {name!r} failed: {error}") from error
+    records = []
+    for name in order:
+        logs = [line for line in trainers[name].state.log_history if "loss" in line]
+        clock = clocks[name]
+        records += [{"configuration": name, "step": i + 1, "seconds": seconds, "load": load,
+                     **{k: log[k] for k in STEP_KEYS if k in log}}
+                    for i, (seconds, load, log) in enumerate(zip(clock.seconds, clock.loads, logs))]
+    return records
+
+
+def overhead_table(records: Sequence[dict[str, Any]], baseline: str = "GRPO") -> pd.DataFrame:
+    """Per configuration, from `overhead_steps` records: seconds per step (median over rounds of each round's
+    mean); the overhead, the extra time per step over `baseline` in the same round as a share of the baseline's
+    step, averaged over rounds with a 95% t-interval (half-width); the ratio to the baseline (median, min and max
+    over rounds); the same ratio on step 1 alone (within a round every configuration samples the same first
+    batch); and the embedding seconds per step (``dra/embed_seconds``) with their share of the baseline step."""
+    frame = pd.DataFrame(records)
+    frame["embed"] = frame["dra/embed_seconds"] if "dra/embed_seconds" in frame else 0.0
+    frame["embed"] = frame["embed"].fillna(0.0)
+    per_round = frame.groupby(["configuration", "round"], sort=False).agg(seconds=("seconds", "mean"),
+                                                                          embed=("embed", "mean"))
+    first = frame[frame.step == 1].set_index(["configuration", "round"]).seconds
+    base, base_first = per_round.loc[baseline].seconds, first.loc[baseline]
     rows = []
-    configs = [("grpo", None)] + [("dra_grpo", e) for e in embedders]
-    for arm, embedder in configs:
-        with tempfile.TemporaryDirectory() as scratch:
-            overrides = {"max_steps": steps, "save_strategy": "no", "output_dir": scratch,
-                         **({"dra_embedder": embedder} if embedder else {})}
-            train.train(train.run_config({**arm_recipe(profile, arm, seed), **overrides}),
-                        progress_label=f"overhead: {ARM_LABELS[arm]}" + (f" ({embedder})" if embedder else ""))
-            curve = training_curve(Path(scratch))
-        timed = curve[1:] if len(curve) > 1 else curve
-        rows.append({
-            "configuration": ARM_LABELS[arm] + (f" ({embedder})" if embedder else ""),
-            "seconds_per_step": float(np.mean([c["step_time"] for c in timed])),
-            "embed_seconds_per_step": float(np.mean([c.get("dra/embed_seconds", 0.0) for c in timed])),
-            "steps_timed": len(timed),
-        })
-    table = pd.DataFrame(rows).set_index("configuration")
-    grpo_step = table["seconds_per_step"].iloc[0]
-    # Step times also differ because each arm samples different (and differently long) completions; the
-    # embedding time is DRA's own cost, so both are reported.
-    table["ratio_to_grpo"] = table["seconds_per_step"] / grpo_step
-    table["embedding_share_of_grpo_step"] = table["embed_seconds_per_step"] / grpo_step
-    return table
+    for name in dict.fromkeys(frame.configuration):
+        ratio = per_round.loc[name].seconds / base
+        first_ratio = first.loc[name] / base_first
+        extra = (per_round.loc[name].seconds - base) / base  # the round's extra time, in GRPO steps
+        half = (float(stats.t.ppf(0.975, len(extra) - 1) * extra.std(ddof=1) / np.sqrt(len(extra)))
+                if len(extra) > 1 else float("nan"))
+        rows.append({"configuration": name, "seconds_per_step": float(per_round.loc[name].seconds.median()),
+                     "overhead": float(extra.mean()), "overhead_ci_half_width": half,
+                     "ratio_to_grpo": float(ratio.median()), "ratio_min": float(ratio.min()),
+                     "ratio_max": float(ratio.max()), "first_step_ratio": float(first_ratio.median()),
+                     "first_step_ratio_min": float(first_ratio.min()), "first_step_ratio_max": float(first_ratio.max()),
+                     "embed_seconds_per_step": float(per_round.loc[name].embed.median()),
+                     "embedding_share_of_grpo_step": float((per_round.loc[name].embed / base).median()),
+                     "rounds": int(len(ratio)), "steps_timed": int((frame.configuration == name).sum())})
+    return pd.DataFrame(rows).set_index("configuration")
+
+
+def overhead_benchmark(profile: str, steps: int = 6, embedders: Sequence[str] = ("minilm", "tfidf"),
+                       seed: int = 0, rounds: int = 1) -> pd.DataFrame:
+    """Seconds per optimiser step of GRPO and of DRA-GRPO with each embedder (`overhead_steps`, then
+    `overhead_table`). Step times also differ because each arm samples different completions after its first
+    update; the first-step ratio and the embedding time are DRA's own cost. scripts/bench_dra_overhead.py runs
+    more configurations and rounds."""
+    return overhead_table(overhead_steps(profile, overhead_configurations(embedders), steps, rounds, seed))
 
 
 def curves_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:

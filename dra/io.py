@@ -285,6 +285,21 @@ def provenance(profile: str, seed: int | None = None, **extra: Any) -> dict[str,
     }
 
 
+def folder_fingerprint(folder: str | os.PathLike | None) -> list[list[Any]] | None:
+    """The relative names, sizes and modification times of the files in `folder` (hidden ones left out), sorted:
+    part of a cache key for what was made from a local model folder (a changed or rewritten file changes it)."""
+    if folder is None:
+        return None
+    root = Path(folder)
+    return sorted([str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns]
+                  for f in root.rglob("*") if f.is_file() and not f.name.startswith("."))
+
+
+def text_digest(texts: Sequence[str]) -> str:
+    """sha256 of texts joined by NUL: part of a cache key for what was computed from exactly these texts."""
+    return hashlib.sha256("\x00".join(texts).encode()).hexdigest()
+
+
 def config_key(config: Any, length: int = 12) -> str:
     """A short stable hash of a JSON-serialisable config: cache entries are named by what made them."""
     blob = json.dumps(config, sort_keys=True, default=_json_default).encode()

@@ -44,6 +44,9 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "grpo_entropy": {**ARMS["grpo"], "entropy_coef": 0.01},
     # DRA-GRPO with the exact strategy partition: weight 1 / (size of the completion's strategy mode).
     "dra_grpo_oracle": {**ARMS["dra_grpo"], "dra_embedder": "oracle_strategy"},
+    # DRA-GRPO with the policy's own hidden states as embeddings (dra.train, dra_embedder: policy): the cheapest
+    # embedder. Exploratory, added after the pre-registration: not part of its comparisons.
+    "dra_grpo_policy_embed": {**ARMS["dra_grpo"], "dra_embedder": "policy"},
     # The paper's reward (1 x format + 2 x cosine) in the mini world: shows that wrong answers get positive
     # totals, and where DRA then pushes (secondary; not part of the primary comparisons).
     "grpo_paper_reward": {**ARMS["grpo"], "reward_funcs": ["format", "cosine"],

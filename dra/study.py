@@ -17,22 +17,26 @@ they get NaN and are counted separately, never dropped and never counted as sign
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats
 
-from dra import checks
+from dra import checks, rewards
 from dra.config import cache_dir
 from dra.data import load
 from dra.generation import sample_groups
-from dra.io import atomic_path, config_key
+from dra.io import atomic_path, config_key, folder_fingerprint, package_versions, read_json, text_digest, write_json
 from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, is_correct, well_formatted
 from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
                        wilson_interval)
@@ -41,28 +45,50 @@ PAPER_SHARE_SIGNIFICANT = 0.157  # Figure 2: about 15.7% of prompts with p < 0.0
 ALPHA = 0.05
 SHARE_RESAMPLES = 2_000  # bootstrap resamples of the clustered share (the committed study's setting)
 REWARDS: tuple[str, ...] = ("accuracy", "cosine", "paper", "length_only")
+SAMPLES_FORMAT = 1  # bump when what a cached sample file holds, or how it is keyed, changes
+GRADES_FORMAT = 1
 
 
 def _pair_index(g: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(g, k=1)
 
 
-def pairwise_arrays(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
-    """(P, G) rewards and (P, G, d) embeddings -> |R_i - R_j| and 1 - cos(e_i, e_j), each (P, G(G-1)/2)."""
+def pairwise_arrays(rewards, embeddings, distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(P, G) rewards and (P, G, d) embeddings -> |R_i - R_j| and 1 - cos(e_i, e_j), each (P, G(G-1)/2).
+
+    `distances`: `pair_distances(embeddings)` when already computed (a table that tests several rewards against
+    the same embeddings computes them once; with high-dimensional embeddings such as TF-IDF's they are most of
+    the work)."""
     r = np.asarray(rewards, dtype=float)
-    e = np.asarray(embeddings, dtype=float)
-    if r.ndim != 2 or e.ndim != 3 or r.shape != e.shape[:2]:
+    e_shape = np.shape(embeddings)
+    if r.ndim != 2 or len(e_shape) != 3 or r.shape != tuple(e_shape[:2]):
         raise ValueError(f"rewards must be (P, G) and embeddings (P, G, d) with the same P and G; got "
-                         f"{r.shape} and {e.shape}.")
-    if not (np.isfinite(r).all() and np.isfinite(e).all()):
+                         f"{r.shape} and {tuple(e_shape)}.")
+    if not np.isfinite(r).all():
+        raise ValueError("rewards or embeddings contain NaN or inf.")
+    i, j = _pair_index(r.shape[1])
+    if distances is None:
+        distances = pair_distances(embeddings)
+    elif np.shape(distances) != (r.shape[0], len(i)):
+        raise ValueError(f"distances must be pair_distances(embeddings), shape {(r.shape[0], len(i))}; got "
+                         f"{np.shape(distances)}.")
+    return np.abs(r[:, i] - r[:, j]), distances
+
+
+def pair_distances(embeddings) -> np.ndarray:
+    """(P, G, d) embeddings -> 1 - cos(e_i, e_j) of every pair i < j of each prompt, (P, G(G-1)/2), in float64."""
+    e = np.asarray(embeddings, dtype=float)
+    if e.ndim != 3:
+        raise ValueError(f"embeddings must be (P, G, d); got shape {e.shape}.")
+    if not np.isfinite(e).all():
         raise ValueError("rewards or embeddings contain NaN or inf.")
     norms = np.linalg.norm(e, axis=2, keepdims=True)
     if (norms == 0).any():
         raise ValueError("some embeddings have zero norm; their cosine distance is undefined.")
     unit = e / norms
     cos = np.einsum("pgd,phd->pgh", unit, unit)
-    i, j = _pair_index(r.shape[1])
-    return np.abs(r[:, i] - r[:, j]), 1.0 - cos[:, i, j]
+    i, j = _pair_index(e.shape[1])
+    return 1.0 - cos[:, i, j]
 
 
 def _unit_ranks(values: np.ndarray) -> np.ndarray:
@@ -74,16 +100,16 @@ def _unit_ranks(values: np.ndarray) -> np.ndarray:
     return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
 
 
-def prompt_pvalues(rewards, embeddings) -> tuple[np.ndarray, np.ndarray]:
+def prompt_pvalues(rewards, embeddings, distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman's rho and two-sided p-value between |R_i - R_j| and 1 - cos(e_i, e_j), i < j.
 
     Args:
-        rewards: (P, G). embeddings: (P, G, d).
+        rewards: (P, G). embeddings: (P, G, d). distances: `pair_distances(embeddings)`, if already computed.
     Returns:
         rho, p: float arrays of shape (P,). NaN where the test is undefined: fewer than 3 pairs (G < 3), or
         either variable constant across the pairs (all reward differences equal, or all distances equal).
     """
-    diffs, dists = pairwise_arrays(rewards, embeddings)
+    diffs, dists = pairwise_arrays(rewards, embeddings, distances)
     rho = np.full(len(diffs), np.nan)
     p = np.full(len(diffs), np.nan)
     n_pairs = diffs.shape[1]
@@ -181,15 +207,23 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
         raise ValueError(f"completions {lengths.shape} and correct {correct.shape} must have the same (P, G) shape.")
     if reward == "accuracy":
         return correct.astype(float)
-    cos = np.vectorize(lambda c, n: cosine_value(bool(c), int(n), max_len=max_len))
     if reward == "length_only":
-        return cos(np.ones_like(correct), lengths)
-    values = cos(correct, lengths)
+        return _cosine_values(np.ones_like(correct), lengths, max_len)
+    values = _cosine_values(correct, lengths, max_len)
     if reward == "cosine":
         return values
     fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
     format_weight, cosine_weight = PAPER_REWARD_WEIGHTS
     return format_weight * fmt + cosine_weight * values
+
+
+def _cosine_values(correct: np.ndarray, lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """`cosine_value` of every (correct, length), called once per distinct pair: lengths repeat a lot, and each
+    call checks its arguments, which took most of the study's Spearman tests (the values are the function's)."""
+    pairs = np.stack([correct.astype(np.int64), lengths.astype(np.int64)], axis=-1).reshape(-1, 2)
+    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    values = np.array([cosine_value(bool(c), int(n), max_len=max_len) for c, n in distinct], dtype=float)
+    return values[inverse.reshape(-1)].reshape(correct.shape)
 
 
 def regroup(items: Sequence[Sequence[Any]], group_size: int, max_groups_per_prompt: int | None = None):
@@ -224,19 +258,63 @@ def embed_groups(groups: Sequence[Sequence[str]], embedder, cache: bool = True) 
     flat = [t for group in groups for t in group]
     identity = embedder.identity() if hasattr(embedder, "identity") else None
     cacheable = cache and identity is not None and getattr(embedder, "cacheable", True)
-    path = None
-    if cacheable:
-        texts_hash = hashlib.sha256("\x00".join(flat).encode()).hexdigest()
-        key = config_key({"embedder": identity, "texts": texts_hash})
-        path = cache_dir() / "embeddings" / f"{key}.npy"
-        if path.exists():
-            return np.load(path).reshape(len(groups), len(groups[0]), -1)
-    vectors = embedder.encode(flat)
-    if path is not None:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, vectors)
+    key = {"embedder": identity, "texts": text_digest(flat)} if cacheable else None
+    vectors = _cached_array("embeddings", key, lambda: embedder.encode(flat))
     return vectors.reshape(len(groups), len(groups[0]), -1)
+
+
+def _cached_array(kind: str, key: dict[str, Any] | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """`compute()`, stored as ``cache_dir()/<kind>/<config_key(key)>.npy`` and read back from there next time;
+    no key: computed every time."""
+    if key is None:
+        return compute()
+    path = cache_dir() / kind / f"{config_key(key)}.npy"
+    if path.exists():
+        return np.load(path)
+    array = np.asarray(compute())
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+    return array
+
+
+def grade_groups(groups: Sequence[Sequence[str]], answers: Sequence[Any], cache: bool = True,
+                 workers: int | None = None) -> np.ndarray:
+    """(P, G) bool: `dra.rewards.is_correct` of every completion against its prompt's answer.
+
+    Each distinct (completion, answer) pair is graded once (a group often repeats a completion), by `workers`
+    threads at once (default: one per CPU), each with its own grader worker process (`dra._verify`), so grading
+    uses every core; the verdicts depend on neither. With `cache`, the result is stored under the cache
+    directory keyed by the texts, the answers and the grader: the source of `dra.rewards` and `dra._verify` and
+    the versions of math-verify and what it parses with, so any change to grading regrades."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(groups) != len(answers):
+        raise ValueError(f"{len(groups)} groups for {len(answers)} answers; pass one answer per prompt.")
+    key = None
+    if cache:
+        key = {"format": GRADES_FORMAT, "texts": text_digest([t for g in groups for t in g]),
+               "group_sizes": [len(g) for g in groups], "answers": text_digest([repr(a) for a in answers]),
+               "grader": _grader_identity()}
+
+    def grade() -> np.ndarray:
+        pairs = [(c, repr(a)) for g, a in zip(groups, answers) for c in g]
+        gold = {repr(a): a for a in answers}
+        distinct = list(dict.fromkeys(pairs))
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="grade") as pool:
+            verdicts = dict(zip(distinct, pool.map(lambda pair: rewards.is_correct(pair[0], gold[pair[1]]), distinct)))
+        flat = iter(verdicts[pair] for pair in pairs)
+        return np.array([[next(flat) for _ in g] for g in groups], dtype=bool)
+
+    return _cached_array("grades", key, grade)
+
+
+def _grader_identity() -> dict[str, Any]:
+    from dra import _verify, rewards
+
+    sources = [Path(module.__file__).read_bytes() for module in (rewards, _verify)]
+    return {"source": hashlib.sha256(b"\x00".join(sources)).hexdigest(),
+            "versions": package_versions(("math-verify", "sympy", "latex2sympy2_extended", "antlr4-python3-runtime"))}
 
 
 def run_study(
@@ -246,10 +324,12 @@ def run_study(
     reward: str,
     clusters: Sequence | None = None,
     max_len: int = 1000,
+    distances: np.ndarray | None = None,
 ) -> tuple[ShareSummary, np.ndarray, np.ndarray]:
-    """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p)."""
+    """Rewards of kind `reward` -> per-prompt (rho, p) -> summary. Returns (summary, rho, p). `distances`:
+    `pair_distances(embeddings)`, if already computed."""
     rewards = group_rewards(groups, correct, reward, max_len=max_len)
-    rho, p = prompt_pvalues(rewards, embeddings)
+    rho, p = prompt_pvalues(rewards, embeddings, distances)
     return significant_share(p, clusters=clusters), rho, p
 
 
@@ -258,9 +338,10 @@ def text_lengths(groups: Sequence[Sequence[str]]) -> np.ndarray:
     return np.array([[len(t) for t in group] for group in groups], dtype=float)
 
 
-def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def length_distance_pvalues(groups: Sequence[Sequence[str]], embeddings: np.ndarray,
+                            distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per prompt, Spearman between |len_i - len_j| and the embedding distance: does distance track length?"""
-    return prompt_pvalues(text_lengths(groups), embeddings)
+    return prompt_pvalues(text_lengths(groups), embeddings, distances)
 
 
 # ------------------------------------------------------------------ effect sizes and exact per-prompt tests
@@ -387,6 +468,7 @@ def prompt_effects(
     covariate=None,
     max_permutations: int = MAX_PERMUTATIONS,
     seed: int = 0,
+    distances: np.ndarray | None = None,
 ) -> PromptEffects:
     """Per prompt: Spearman's rho over the pairs, its t-test and Mantel permutation p-values, and the variance
     of rho over the permutations.
@@ -398,6 +480,7 @@ def prompt_effects(
             and the permutation test relabels the distance matrix only (Smouse, Long & Sokal 1986, "method 1";
             approximate, since it also breaks the distance-covariate link).
         max_permutations: enumerate all G! orderings up to this many, else sample this many (seeded).
+        distances: `pair_distances(embeddings)`, if already computed.
 
     Why the permutation variance: the G(G-1)/2 pairs share completions, so 1/(pairs - 3), the Fisher-z
     variance for independent pairs, does not describe rho's sampling noise. Relabelling the completions keeps
@@ -407,7 +490,7 @@ def prompt_effects(
     for the partial rho, it is an approximation (the pooled interval's coverage is checked by simulation in the
     tests). A prompt whose statistic no relabelling changes (e.g. duplicate completions) is undefined.
     """
-    diffs, dists = pairwise_arrays(rewards, embeddings)
+    diffs, dists = pairwise_arrays(rewards, embeddings, distances)
     n_prompts, g = np.shape(rewards)
     controls = None if covariate is None else _covariate_pairs(covariate, (n_prompts, g))
     perms, exact = label_permutations(g, max_permutations, seed)
@@ -522,15 +605,18 @@ def plot_length_control(rows: Sequence[dict[str, Any]], ax, title: str):
 
 
 class StageTimer:
-    """Wall time per named stage, for the notebook's stage-by-stage timing table."""
+    """Wall time per named stage, for the notebook's stage-by-stage timing table, and this process's CPU time
+    per stage (all its threads; not the grader's worker process), which a busy machine inflates far less."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     def __call__(self, stage: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = fn()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - cpu
         return out
 
 
@@ -582,7 +668,7 @@ def real_text_groups(name: str, group_size: int, max_prompts: int | None = None)
         if not 2 <= group_size <= 8:
             raise ValueError(f"qwen_math_cot_100 has 8 completions per prompt; group_size must be 2..8, got {group_size}.")
         groups = [r["completions"][:group_size] for r in records]
-        correct = np.array([[is_correct(c, r["answer"]) for c in g] for g, r in zip(groups, records)])
+        correct = grade_groups(groups, [r["answer"] for r in records])
         source = np.array([r["correct"][:group_size] for r in records])
         return StudyGroups(name, groups, correct, None, {"agreement_with_source_grades": float((correct == source).mean())})
     if name == "game24":
@@ -604,6 +690,7 @@ def policy_groups(
     seed: int = 0,
     backend: str = "transformers",
     timer: StageTimer | None = None,
+    cache: bool = True,
     **sampler_options: Any,
 ) -> StudyGroups:
     """Sample `group_size` completions per prompt from a policy and grade them with `is_correct`.
@@ -612,14 +699,43 @@ def policy_groups(
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
     training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups. A progress
     bar names the step ("sampling mini: 3000 prompts x 6") unless `progress=False` is passed.
+
+    With `cache`, the sampled texts of a policy in a local folder are stored under the cache directory, keyed
+    by that folder's files (names, sizes, modification times), the prompts and every sampling setting (the
+    seed and `batch_size` included: they decide the samples) and the torch/transformers/vLLM versions; a rerun
+    with the same key reads them back instead of sampling (a Hub id or a loaded model is sampled every time).
+    The grades are cached by `grade_groups`.
     """
     timer = timer or StageTimer()
     sampler_options.setdefault("progress", f"sampling {scale}: {len(prompts)} prompts x {group_size}")
-    groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
-                                                     max_new_tokens=max_new_tokens, seed=seed, backend=backend,
-                                                     **sampler_options))
-    correct = timer("grading", lambda: np.array([[is_correct(c, a) for c in g] for g, a in zip(groups, answers)]))
+    settings = {"group_size": group_size, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
+                "backend": backend, **{k: v for k, v in sampler_options.items() if k != "progress"}}
+    path = _samples_path(model, prompts, settings) if cache else None
+    if path is not None and path.exists():
+        groups = timer("sampling (cached)", lambda: read_json(path, what="cached samples"))
+    else:
+        groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
+                                                         max_new_tokens=max_new_tokens, seed=seed, backend=backend,
+                                                         **sampler_options))
+        if path is not None:
+            write_json(path, groups)
+    correct = timer("grading", lambda: grade_groups(groups, answers, cache=cache))
     return StudyGroups(scale, groups, correct, None, {"backend": backend, "max_new_tokens": max_new_tokens})
+
+
+def _samples_path(model: Any, prompts: Sequence[Any], settings: dict[str, Any]) -> Path | None:
+    """Where the samples of (`model`, `prompts`, `settings`) are cached, or None when they cannot be keyed: a
+    model that is not a local folder, or a setting that is not plain JSON."""
+    if not isinstance(model, (str, os.PathLike)) or not Path(model).is_dir():
+        return None
+    try:
+        prompts_text = json.dumps(list(prompts), sort_keys=True)
+        json.dumps(settings)
+    except TypeError:
+        return None
+    key = {"format": SAMPLES_FORMAT, "model": folder_fingerprint(model), "prompts": text_digest([prompts_text]),
+           "settings": settings, "versions": package_versions(("torch", "transformers", "vllm"))}
+    return cache_dir() / "samples" / f"{config_key(key)}.json"
 
 
 def first_members(sg: StudyGroups, group_size: int) -> StudyGroups:
@@ -643,10 +759,12 @@ def sensitivity_table(
         sub = first_members(sg, g)
         for name, emb in embeddings.items():
             e = emb[:, :g]
+            distances = pair_distances(e)  # the same for every reward
             for reward in rewards:
-                summary, _, _ = run_study(sub.groups, sub.correct, e, reward, clusters=sub.clusters)
+                summary, _, _ = run_study(sub.groups, sub.correct, e, reward, clusters=sub.clusters,
+                                          distances=distances)
                 rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": reward, **summary.as_dict()})
-            _, p = length_distance_pvalues(sub.groups, e)
+            _, p = length_distance_pvalues(sub.groups, e, distances)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, "reward": "|Δlength| (control)",
                          **significant_share(p, clusters=sub.clusters).as_dict()})
     return rows
@@ -659,12 +777,13 @@ def effect_inputs(sg: StudyGroups, reward: str, max_len: int = 1000) -> np.ndarr
 
 
 def group_effects(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
-                  max_permutations: int = MAX_PERMUTATIONS, seed: int = 0) -> PromptEffects:
+                  max_permutations: int = MAX_PERMUTATIONS, seed: int = 0,
+                  distances: np.ndarray | None = None) -> PromptEffects:
     """`prompt_effects` for one reward of a StudyGroups, optionally partialling out the length difference."""
     if control not in CONTROLS:
         raise ValueError(f"unknown control {control!r}; choose one of {', '.join(CONTROLS)}.")
     covariate = text_lengths(sg.groups) if control == "|Δlength|" else None
-    return prompt_effects(effect_inputs(sg, reward), embeddings, covariate, max_permutations, seed)
+    return prompt_effects(effect_inputs(sg, reward), embeddings, covariate, max_permutations, seed, distances)
 
 
 def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str = "none",
@@ -681,7 +800,14 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
     With a control, uncontrolled_same_prompts_*: the pooled rho without it on the same prompts (those where
     the partial correlation is defined), so the two estimates compare like with like.
     """
-    eff = group_effects(sg, embeddings, reward, control, max_permutations, seed)
+    return _effect_row(sg, embeddings, reward, control, seed,
+                       lambda r, c: group_effects(sg, embeddings, r, c, max_permutations, seed))
+
+
+def _effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: str, seed: int,
+                effects: Callable[[str, str], PromptEffects]) -> dict[str, Any]:
+    """`effect_row`, with the per-prompt effects of (reward, control) from `effects`."""
+    eff = effects(reward, control)
     pooled = pool_effects(eff.rho, eff.null_variance, clusters=sg.clusters)
     shares = {name: significant_share(p, clusters=sg.clusters, seed=seed) for name, p in
               [("spearman", eff.p_spearman), ("permutation", eff.p_permutation)]}
@@ -699,7 +825,7 @@ def effect_row(sg: StudyGroups, embeddings: np.ndarray, reward: str, control: st
            "independent_pairs_variance": 1.0 / (n_pairs - 1), "t_test_size": over_defined(np.mean, eff.t_test_size),
            "n_permutations": eff.n_permutations, "exact_permutations": eff.exact}
     if control != "none":
-        raw = group_effects(sg, embeddings, reward, "none", max_permutations, seed)
+        raw = effects(reward, "none")
         same = pool_effects(np.where(defined, raw.rho, np.nan), raw.null_variance, clusters=sg.clusters)
         row.update({f"uncontrolled_same_prompts_{k}": same.as_dict()[k] for k in ("estimate", "ci_low", "ci_high")})
     return row
@@ -718,9 +844,13 @@ def effect_table(
     (distance against the length difference, no control). The same prompts at every G (`first_members`)."""
     rows = []
     for g, (name, emb) in itertools.product(group_sizes, embeddings.items()):
-        sub = first_members(sg, g)
+        sub, vectors = first_members(sg, g), emb[:, :g]
+        distances = pair_distances(vectors)  # the same for every row of this (G, embedder)
+        # A controlled row also needs the uncontrolled effects of its reward: computed once, for both rows.
+        effects = functools.cache(lambda r, c, sub=sub, vectors=vectors, distances=distances: group_effects(
+            sub, vectors, r, c, max_permutations, seed, distances))
         cases = [(r, c) for r in rewards for c in controls] + [(LENGTH_CONTROL, "none")]
         for reward, control in cases:
-            row = effect_row(sub, emb[:, :g], reward, control, max_permutations, seed)
+            row = _effect_row(sub, vectors, reward, control, seed, effects)
             rows.append({"scale": sg.scale, "G": g, "embedder": name, **row})
     return rows

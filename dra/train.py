@@ -19,6 +19,20 @@ linear). Under "normalize_then_sum" each function is normalised before the sum, 
 so `DRAGRPOConfig` refuses that setting. A consequence to know: TRL's per-function reward logs
 (`rewards/<name>/mean`) and `reward` show the adjusted values. The trainer therefore also logs, for every arm,
 `raw_rewards/<name>` and `raw_reward` (before DRA), and `dra/reward_before` / `dra/reward_after`.
+
+The policy embedder (`dra_embedder: policy`) embeds each completion by the policy's own hidden states: the mean
+of its decoder's last hidden state (after the final norm, what the LM head reads; `dra.embed.decoder_of`) over the
+completion's sampled tokens, read in the context of the prompt, exactly as TRL lays out its no-grad passes (prompt
+left-padded, completion right-padded, chunks of the per-device batch size, TRL's autocast). When TRL already runs
+such a pass over the policy before scoring (its old log-probs: with vLLM importance-sampling correction, TRL
+1.16's default, or when generation and optimisation steps are misaligned, e.g. num_iterations > 1), the hidden
+states are pooled from that pass through a forward hook and nothing extra runs; otherwise one extra batched
+no-grad forward pass of the decoder (no LM head) runs on the policy. Left out: other layers (no mean of layers),
+the prompt's own positions, and completion tokens that `mask_truncated_completions` masks (with that option on,
+the extra pass embeds the truncated completion's tokens anyway). The reference model's pass is never reused: its
+weights are not the policy's. Tested on one CPU process; under DeepSpeed ZeRO-3 every process runs the same number
+of extra forward passes (same per-device batch), which ZeRO-3 needs, but that setup and FSDP are untested here.
+With vLLM, generation runs in vLLM while the embedding pass runs on the training copy of the policy.
 """
 
 from __future__ import annotations
@@ -41,7 +55,9 @@ from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from dra import policy, profiles
 from dra.config import PROJECT_ROOT
-from dra.embed import HUB_MODELS, LOCAL_NAMES, embedding_text, get_embedder
+from dra.embed import BACKENDS as EMBED_BACKENDS
+from dra.embed import DTYPES as EMBED_DTYPES
+from dra.embed import HUB_MODELS, LOCAL_NAMES, decoder_of, embedding_text, get_embedder, masked_mean
 from dra.io import BadFileError, last_complete_checkpoint, read_jsonl, to_json, write_text
 from dra.kernels import ADVANTAGE_SCALES, KERNELS, SCOPES, WEIGHTINGS, group_advantages, reweight, scoped_weights
 from dra.mini import StrategyEmbedder, strict_accuracy_reward
@@ -57,26 +73,35 @@ REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "strict_accuracy": strict_accuracy_reward,  # the mini world's primary reward: well-formed and correct
 }
 ORACLE_EMBEDDER = "oracle_strategy"  # the mini world's exact strategy partition (dra.mini.StrategyEmbedder)
+POLICY_EMBEDDER = "policy"  # the policy's own hidden states, pooled over each completion (module docstring)
 TASKS: tuple[str, ...] = (MiniTask.name, *TRAINING_POOLS)  # what a recipe's `task` may name
 MINI_BASE = "mini-base"  # model_name_or_path that means: the mini world's SFT base policy of this profile
 METRICS_FILE = "metrics.jsonl"
 
 
+# The private GRPOTrainer methods DRAGRPOTrainer overrides, with the leading parameters it relies on.
+TRL_HOOKS: dict[str, list[str]] = {
+    "_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+    "_generate": ["self", "prompts"],  # returns (prompt_ids, completion_ids, tool_mask, completions, ...)
+    "_get_per_token_logps_and_entropies": ["self", "model", "input_ids", "attention_mask", "logits_to_keep",
+                                           "batch_size"],
+}
+
+
 def _check_trl_hook() -> None:
-    """Fail at import, with the versions to use, when TRL's private reward hook no longer looks as expected."""
+    """Fail at import, with the versions to use, when TRL's private hooks no longer look as expected."""
     import inspect
 
     import trl
 
-    expected = ["self", "inputs", "prompts", "completions", "completion_ids_list"]
-    found = list(inspect.signature(GRPOTrainer._calculate_rewards).parameters) if hasattr(
-        GRPOTrainer, "_calculate_rewards") else None
-    if found != expected:
-        raise ImportError(
-            f"dra.train overrides GRPOTrainer._calculate_rewards{tuple(expected[1:])}, which trl {trl.__version__} "
-            f"{'does not have' if found is None else f'defines as {tuple(found[1:])}'}. Supported: trl "
-            f"{SUPPORTED_TRL} (tested: 1.16.0); install it with pip install 'trl{SUPPORTED_TRL}'."
-        )
+    for method, expected in TRL_HOOKS.items():
+        found = list(inspect.signature(getattr(GRPOTrainer, method)).parameters) if hasattr(GRPOTrainer, method) else None
+        if found is None or found[:len(expected)] != expected:
+            raise ImportError(
+                f"dra.train overrides GRPOTrainer.{method}{tuple(expected[1:])}, which trl {trl.__version__} "
+                f"{'does not have' if found is None else f'defines as {tuple(found[1:])}'}. Supported: trl "
+                f"{SUPPORTED_TRL} (tested: 1.16.0); install it with pip install 'trl{SUPPORTED_TRL}'."
+            )
 
 
 SUPPORTED_TRL = ">=1.16.0,<1.17"
@@ -97,11 +122,18 @@ class DRAGRPOConfig(GRPOConfig):
                                         "(the authors' per-GPU micro-batch)."}
     )
     dra_embedder: str = field(default="minilm", metadata={
-        "help": f"minilm | jina | nomic | tfidf | a local path | {ORACLE_EMBEDDER} (mini world: exact strategy modes)."})
+        "help": f"minilm | jina | nomic | tfidf | a local path | {POLICY_EMBEDDER} (the policy's own hidden states) | "
+                f"{ORACLE_EMBEDDER} (mini world: exact strategy modes)."})
     dra_weighting: str = field(default="raw", metadata={
         "help": "raw (paper) | mean_normalized | group_mean (scale control) | shuffled: see dra.kernels.reweight."})
     dra_trust_remote_code: bool = field(default=False, metadata={"help": "Opt-in for jina/nomic remote code."})
     dra_embed_max_seq_length: int | None = field(default=None, metadata={"help": "Tokens embedded per completion."})
+    dra_embed_dtype: str = field(default="float32", metadata={
+        "help": "Compute dtype of a transformer text embedder: float32 (the authors'), auto (bfloat16 on a CPU with "
+                "native bfloat16, else float32), bfloat16, float16 (dra.embed.get_embedder's dtype)."})
+    dra_embed_backend: str = field(default="torch", metadata={
+        "help": "torch | onnx | openvino: how a transformer text embedder runs (the last two on the CPU, from the "
+                "fast extra)."})
     dra_negative_similarity: str = field(default="keep", metadata={"help": "keep (paper) or clip."})
     dra_adjust_negative: bool = field(default=True, metadata={"help": "Also divide rewards <= 0 (paper)."})
 
@@ -124,6 +156,19 @@ class DRAGRPOConfig(GRPOConfig):
         if self.dra_scope != "device" and self.dra_device_batch_size is not None:
             problems.append("dra_device_batch_size only applies to dra_scope: device (the authors' per-process "
                             "slices); leave it unset for dra_scope: group.")
+        for name, value, choices in (("dra_embed_dtype", self.dra_embed_dtype, EMBED_DTYPES),
+                                     ("dra_embed_backend", self.dra_embed_backend, EMBED_BACKENDS)):
+            if value not in choices:
+                problems.append(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        if self.dra_embedder == POLICY_EMBEDDER and self.dra_embed_max_seq_length is not None:
+            problems.append("dra_embed_max_seq_length does not apply to dra_embedder: policy, which pools every sampled "
+                            "completion token (max_completion_length already bounds them); leave it unset.")
+        text_only = {"dra_embed_dtype": "float32", "dra_embed_backend": "torch"}
+        changed = [name for name, default in text_only.items() if getattr(self, name) != default]
+        if changed and self.dra_embedder in ("tfidf", ORACLE_EMBEDDER, POLICY_EMBEDDER):
+            problems.append(f"{' and '.join(changed)} {'apply' if len(changed) > 1 else 'applies'} to transformer "
+                            f"text embedders, not dra_embedder: {self.dra_embedder}; leave "
+                            f"{'them at their defaults' if len(changed) > 1 else 'it at its default'}.")
         if self.dra and self.multi_objective_aggregation == "normalize_then_sum":
             problems.append("dra: true with multi_objective_aggregation: normalize_then_sum would undo the DRA weight "
                             "(each reward function is normalised before the sum); use sum_then_normalize (TRL's "
@@ -183,6 +228,28 @@ def _embed_local(embedder, texts: list[str], device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(embedder.encode(texts, show_progress=False))).to(device)
 
 
+@dataclass
+class _GenerationBatch:
+    """What DRA keeps between TRL's generation and its reward hook, for one generation batch of this process."""
+
+    prompt_ids: list[list[int]]
+    capture_policy: bool = False  # pool the policy's hidden states from TRL's own old-log-probs pass
+    policy_vectors: list[torch.Tensor] | None = None  # pooled chunks captured from that pass
+
+
+def _pool_completion_hook(chunks: list[torch.Tensor], logits_to_keep: int):
+    """A forward hook (with kwargs) on a decoder that pools each call's last hidden state over its last
+    `logits_to_keep` positions (the completion) where the call's attention mask is on, into `chunks`."""
+
+    def hook(module, args, kwargs, output):
+        mask = kwargs.get("attention_mask")
+        if mask is None:
+            raise RuntimeError("the policy's decoder was called without an attention_mask; cannot pool completions.")
+        chunks.append(masked_mean(output.last_hidden_state[:, -logits_to_keep:], mask[:, -logits_to_keep:]))
+
+    return hook
+
+
 class DRAGRPOTrainer(GRPOTrainer):
     """A drop-in for TRL's GRPOTrainer with the DRA reward adjustment in `_calculate_rewards` (module docstring).
 
@@ -191,8 +258,9 @@ class DRAGRPOTrainer(GRPOTrainer):
     Everything GRPOTrainer takes works as there (your reward functions, datasets, `peft_config`, callbacks);
     `args` must be a `DRAGRPOConfig` (a plain GRPOConfig carries no DRA options, and DRA would silently be off).
     Extra keyword arguments: `embedder` (any object with ``encode(texts) -> (n, d)`` unit-norm array, e.g. a
-    `dra.embed` embedder; built from `args.dra_embedder` when None) and `completion_metrics` (texts, examples ->
-    {name: value}, logged each step, e.g. the mini world's strategy entropy).
+    `dra.embed` embedder; built from `args.dra_embedder` when None; with ``dra_embedder="policy"`` and no
+    `embedder`, the policy's own hidden states are used, see `policy_embeddings`) and `completion_metrics`
+    (texts, examples -> {name: value}, logged each step, e.g. the mini world's strategy entropy).
     """
 
     def __init__(self, model, reward_funcs, args: "DRAGRPOConfig | None" = None, *rest, embedder=None,
@@ -208,9 +276,18 @@ class DRAGRPOTrainer(GRPOTrainer):
         super().__init__(model, reward_funcs, args, *rest, **kwargs)
         self._embedder = embedder
         self.completion_metrics = completion_metrics
+        self._dra_batch: _GenerationBatch | None = None
+
+    @property
+    def uses_policy_embeddings(self) -> bool:
+        """Whether DRA embeds with the policy's hidden states (dra_embedder: policy and no `embedder` passed)."""
+        return self._embedder is None and self.args.dra_embedder == POLICY_EMBEDDER
 
     @property
     def embedder(self):
+        """The text embedder (None with the policy embedder, which is not a text embedder)."""
+        if self.uses_policy_embeddings:
+            return None
         if self._embedder is None and self.args.dra_embedder == ORACLE_EMBEDDER:
             self._embedder = StrategyEmbedder()
         if self._embedder is None:
@@ -219,8 +296,130 @@ class DRAGRPOTrainer(GRPOTrainer):
                 options["trust_remote_code"] = True
             if self.args.dra_embed_max_seq_length:
                 options["max_seq_length"] = self.args.dra_embed_max_seq_length
+            if self.args.dra_embedder != "tfidf":
+                options.update(dtype=self.args.dra_embed_dtype, backend=self.args.dra_embed_backend)
             self._embedder = get_embedder(self.args.dra_embedder, **options)
         return self._embedder
+
+    # ---------------------------------------------------------------------------------- embedding the batch
+
+    def _old_logps_pass_runs(self) -> bool:
+        """Whether TRL 1.16 runs its no-grad old-log-probs pass over the policy before scoring (its own condition
+        in `_generate_and_score_completions`)."""
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        return bool(self.args.gradient_accumulation_steps % generate_every != 0
+                    or (self.use_vllm and self.vllm_importance_sampling_correction))
+
+    def _generate(self, prompts):
+        output = super()._generate(prompts)
+        if not self.args.dra:
+            return output
+        batch = _GenerationBatch(prompt_ids=[list(ids) for ids in output[0]])
+        if self.uses_policy_embeddings:
+            # With mask_truncated_completions TRL's pass attends to no token of a truncated completion, which
+            # leaves nothing to pool; the extra pass embeds those tokens instead.
+            batch.capture_policy = self._old_logps_pass_runs() and not self.mask_truncated_completions
+        self._dra_batch = batch
+        return output
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           *args, **kwargs):
+        batch = self._dra_batch
+        if (batch is None or not batch.capture_policy or batch.policy_vectors is not None or model is not self.model
+                or torch.is_grad_enabled()):
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, *args, **kwargs)
+        # TRL's old-log-probs pass over the policy: the first no-grad call on self.model after generation (the
+        # reference pass, which reuses self.model under PEFT with the adapter off, comes after it).
+        chunks: list[torch.Tensor] = []
+        handle = decoder_of(self.accelerator.unwrap_model(model)).register_forward_hook(
+            _pool_completion_hook(chunks, logits_to_keep), with_kwargs=True)
+        try:
+            result = super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                                batch_size, *args, **kwargs)
+        finally:
+            handle.remove()
+        batch.policy_vectors = chunks
+        return result
+
+    def policy_embeddings(self, prompt_ids: Sequence[Sequence[int]],
+                          completion_ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        """(n, hidden) unit-norm float32 embeddings of completions by the policy's own hidden states.
+
+        Each completion's sampled token ids follow its prompt's, laid out as TRL lays them out for its no-grad
+        passes (prompt left-padded, completion right-padded, TRL's `pad` and ``pad_to_multiple_of``), run
+        through the policy's decoder (`dra.embed.decoder_of`, no LM head) without gradients and under the
+        accelerator's autocast; the last hidden state is averaged over the completion's tokens (padding and
+        prompt excluded) and scaled to unit length. Less work than TRL's passes, same vectors: identical
+        (prompt, completion) pairs, frequent within a group, run once, and the rest are sorted by length so
+        each chunk pads only to its own longest sequence. The number of forward calls stays what chunks of the
+        per-device batch size would give, the same on every process (DeepSpeed ZeRO-3 gathers the weights in
+        every forward call, on all processes together).
+        """
+        from trl.models.utils import disable_gradient_checkpointing
+        from trl.trainer.utils import pad
+
+        if len(prompt_ids) != len(completion_ids):
+            raise ValueError(f"{len(prompt_ids)} prompts for {len(completion_ids)} completions; pass one prompt's "
+                             "token ids per completion.")
+        empty = [i for i, ids in enumerate(completion_ids) if len(ids) == 0]
+        if empty:
+            raise ValueError(f"{len(empty)} completion(s) have no tokens (first: index {empty[0]}); nothing to pool.")
+        pad_id = self._tokenizer.pad_token_id  # as TRL pads (its pad token never enters the pooled positions)
+        rows = [(tuple(p), tuple(c)) for p, c in zip(prompt_ids, completion_ids)]
+        index: dict[tuple, int] = {}
+        inverse = [index.setdefault(row, len(index)) for row in rows]
+        chunk = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
+        n_calls = -(-len(rows) // chunk)
+        unique = list(index)
+        if len(unique) < n_calls:  # too few distinct rows to keep the number of calls: no deduplication
+            unique, inverse = rows, list(range(len(rows)))
+
+        def padded(values, side: str, ones: bool) -> torch.Tensor:
+            tensors = [torch.ones(len(v), dtype=torch.long) if ones else torch.tensor(v, dtype=torch.long)
+                       for v in values]
+            return pad(tensors, padding_value=0 if ones else pad_id, padding_side=side,
+                       pad_to_multiple_of=self.pad_to_multiple_of)
+
+        device = self.accelerator.device
+        decoder = decoder_of(self.accelerator.unwrap_model(self.model))
+        order = np.argsort([-(len(p) + len(c)) for p, c in unique], kind="stable")
+        vectors: torch.Tensor | None = None
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            for part in np.array_split(order, n_calls):
+                prompts, completions = [unique[i][0] for i in part], [unique[i][1] for i in part]
+                ids = torch.cat([padded(prompts, "left", False), padded(completions, "right", False)], 1).to(device)
+                completion_mask = padded(completions, "right", True)
+                mask = torch.cat([padded(prompts, "left", True), completion_mask], 1).to(device)
+                keep = completion_mask.size(1)
+                with self.accelerator.autocast():
+                    hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+                pooled = masked_mean(hidden[:, -keep:], mask[:, -keep:])
+                if vectors is None:
+                    vectors = pooled.new_empty(len(unique), pooled.shape[1])
+                vectors[torch.as_tensor(part, device=device)] = pooled
+        return torch.nn.functional.normalize(vectors[torch.as_tensor(inverse, device=device)], dim=-1)
+
+    def _local_embeddings(self, completions, completion_ids_list, device) -> tuple[torch.Tensor, dict[str, float]]:
+        """This process's completion embeddings for DRA, and how they were made (logged per step)."""
+        batch, self._dra_batch = self._dra_batch, None  # one batch's state is used once
+        if batch is not None and len(batch.prompt_ids) != len(completions):
+            raise RuntimeError(f"DRA kept {len(batch.prompt_ids)} prompts from generation for {len(completions)} "
+                               "completions; the generation hook and the reward hook saw different batches.")
+        if self.uses_policy_embeddings:
+            if batch is None:
+                raise RuntimeError("dra_embedder='policy' needs the batch's prompt token ids, which DRAGRPOTrainer "
+                                   "keeps when TRL generates (its _generate); this batch did not come from there.")
+            if batch.policy_vectors:
+                vectors = torch.nn.functional.normalize(torch.cat(batch.policy_vectors), dim=-1)
+                return vectors.to(device), {"dra/policy_pass_reused": 1.0}
+            return self.policy_embeddings(batch.prompt_ids, completion_ids_list).to(device), {
+                "dra/policy_pass_reused": 0.0}
+        # The authors embed every message of a completion joined by a space (identical to the graded text without
+        # tools).
+        return _embed_local(self.embedder, [embedding_text(c) for c in completions], device), {}
+
+    # ------------------------------------------------------------------------------------------ the reward hook
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -245,9 +444,8 @@ class DRAGRPOTrainer(GRPOTrainer):
                 self._metrics[mode][name].append(value)
             return rewards_per_func
         start = time.perf_counter()
-        # The authors embed every message of a completion joined by a space (identical to `texts` without tools).
-        embedded = [embedding_text(c) for c in completions]
-        embeddings = self.accelerator.gather(_embed_local(self.embedder, embedded, rewards_per_func.device))
+        local, how = self._local_embeddings(completions, completion_ids_list, rewards_per_func.device)
+        embeddings = self.accelerator.gather(local)
         embed_seconds = time.perf_counter() - start
         # The shuffled control draws its permutation from (seed, step): reruns and resumes repeat it.
         generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step)
@@ -255,6 +453,7 @@ class DRAGRPOTrainer(GRPOTrainer):
                                              generator=generator)
         stats.update(zero_variance_stats(rewards_per_func, adjusted, weights, group_size, self.args.scale_rewards))
         stats["dra/embed_seconds"] = embed_seconds
+        stats.update(how)
         for name, value in stats.items():
             self._metrics[mode][name].append(value)
         return adjusted
@@ -581,7 +780,7 @@ def _looks_like_path(name: str) -> bool:
 
 def _embedder_problems(args: DRAGRPOConfig, local: Sequence[str], hub: Sequence[str]) -> list[str]:
     name = args.dra_embedder
-    if name in (*local, ORACLE_EMBEDDER) or Path(name).expanduser().is_dir():
+    if name in (*local, ORACLE_EMBEDDER, POLICY_EMBEDDER) or Path(name).expanduser().is_dir():
         return []
     if name in hub:
         return [] if args.dra_trust_remote_code else [

@@ -11,6 +11,8 @@ import pytest
 
 import cache_keys
 
+from dra import recipes
+
 FIXTURE = Path(__file__).parent / "fixtures" / "cache_keys.json"
 
 
@@ -38,4 +40,4 @@ def test_the_check_sees_a_moved_key():
     assert differences(fixture, changed) == ["/profiles/mini/runs/dra_grpo/seed1/train_key: "
                                              f"{fixture['profiles']['mini']['runs']['dra_grpo/seed1']['train_key']!r}"
                                              " -> 'something-else'"]
-    assert len(fixture["profiles"]["mini"]["runs"]) == 11 * 3 and len(fixture["profiles"]["smoke"]["runs"]) == 11 * 3
+    assert len(fixture["profiles"]["mini"]["runs"]) == len(recipes.arms("mini")) * 3 and len(fixture["profiles"]["smoke"]["runs"]) == len(recipes.arms("smoke")) * 3

@@ -1,11 +1,16 @@
-"""The mini world's controls: weight transforms (dra.kernels.reweight) and the step statistics the trainer logs."""
+"""The mini world's controls: weight transforms (dra.kernels.reweight), the step statistics the trainer logs, and
+the policy-embedder control arm (its recipe, and a smoke run of it through the experiment's command line)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
+from dra import experiment, recipes
+from dra.io import read_json
 from dra.kernels import group_advantages, reweight
 from dra.train import zero_variance_stats
 
@@ -76,3 +81,32 @@ def test_zero_variance_stats_on_hand_made_groups():
     expected = group_advantages((raw * w).squeeze(1)[:6], G, "group").abs().mean().item() / 2
     assert adjusted["groups/zero_variance_abs_advantage"] == pytest.approx(expected, rel=1e-5)
     assert adjusted["groups/zero_variance_abs_advantage"] > 0.3
+
+
+@pytest.mark.parametrize("profile", ["smoke", "mini"])
+def test_policy_embed_control_is_dra_grpo_with_the_policy_embedder(profile):
+    control = recipes.recipe(profile, "dra_grpo_policy_embed")
+    arm = recipes.recipe(profile, "dra_grpo")
+    assert control.pop("dra_embedder") == "policy" and arm.pop("dra_embedder") == "minilm"
+    assert control.pop("output_dir") != arm.pop("output_dir")
+    assert control == arm  # same seed, reward, schedule, sizes and DRA options
+    assert "dra_grpo_policy_embed" not in recipes.arms("paper")
+
+
+@pytest.mark.slow
+def test_policy_embed_control_trains_and_evaluates_at_smoke(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
+    experiment.main(["--profile", "smoke", "--arms", "dra_grpo_policy_embed", "--skip-base"])
+    out = capsys.readouterr().out
+    assert any(line.startswith("dra_grpo_policy_embed 0 test") for line in out.splitlines())  # the run's report line
+    result = read_json(experiment.results_file("smoke", "dra_grpo_policy_embed_seed0"))
+    assert result["recipe"]["dra_embedder"] == "policy" and result["evaluation"]["problems"] == 6
+    steps = [c for c in result["curve"] if "dra/weight_mean" in c]
+    assert len(steps) == recipes.recipe("smoke", "dra_grpo_policy_embed")["max_steps"]
+    run_dir = next((tmp_path / "runs" / "smoke" / "dra_grpo_policy_embed").iterdir())
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = [line for line in lines if "dra/policy_pass_reused" in line]
+    # the smoke recipe generates once per step (no old-log-probs pass to reuse): one extra pass per step
+    assert [line["dra/policy_pass_reused"] for line in logged] == [0.0] * len(steps)
+    assert all(0 < line["dra/weight_min"] <= line["dra/weight_max"] <= 1 for line in logged)

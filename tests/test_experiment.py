@@ -142,3 +142,24 @@ def test_grid_runs_are_labelled_with_arm_seed_and_position(monkeypatch):
     experiment.run_experiment("smoke", ["grpo", "dra_grpo"], seeds=[0, 1], base=False)
     assert labels == ["GRPO seed 0, run 1/4", "DRA-GRPO seed 0, run 2/4", "GRPO seed 1, run 3/4",
                       "DRA-GRPO seed 1, run 4/4"]
+
+
+def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
+    def steps(name, round_, seconds, embed=None):
+        return [{"configuration": name, "round": round_, "step": i + 1, "seconds": s,
+                 **({"dra/embed_seconds": embed} if embed is not None else {})} for i, s in enumerate(seconds)]
+
+    records = (steps("GRPO", 0, [1.0, 3.0]) + steps("DRA", 0, [1.5, 3.5], 0.25)
+               + steps("DRA", 1, [4.0, 4.0], 0.5) + steps("GRPO", 1, [2.0, 2.0]))  # round 1: a slow machine
+    table = experiment.overhead_table(records)
+    # round 0: 2.5 / 2.0 = 1.25; round 1: 4.0 / 2.0 = 2.0; step 1: 1.5 / 1.0 and 4.0 / 2.0
+    row = table.loc["DRA"]
+    assert (row.ratio_to_grpo, row.ratio_min, row.ratio_max) == pytest.approx((1.625, 1.25, 2.0))
+    assert (row.first_step_ratio, row.first_step_ratio_min, row.first_step_ratio_max) == pytest.approx((1.75, 1.5, 2.0))
+    assert row.seconds_per_step == pytest.approx(3.25) and row.embed_seconds_per_step == pytest.approx(0.375)
+    assert row.embedding_share_of_grpo_step == pytest.approx(np.median([0.25 / 2.0, 0.5 / 2.0]))
+    assert table.loc["GRPO", "ratio_to_grpo"] == 1.0 and table.loc["GRPO", "embed_seconds_per_step"] == 0.0
+    assert (row.rounds, row.steps_timed) == (2, 4)
+    extra = np.array([0.5 / 2.0, 2.0 / 2.0])  # extra seconds per step over GRPO's, in GRPO steps
+    assert row.overhead == pytest.approx(extra.mean())
+    assert row.overhead_ci_half_width == pytest.approx(stats.t.ppf(0.975, 1) * extra.std(ddof=1) / np.sqrt(2))

@@ -93,3 +93,33 @@ def test_identity_says_live_weights_and_is_never_cached(embedder):
 def test_bad_arguments_are_named(smoke, make, error, message):
     with pytest.raises(error, match=message):
         make(*smoke)
+
+
+def test_masked_mean_ignores_masked_positions_even_when_not_finite():
+    from dra.embed import masked_mean
+
+    hidden = torch.tensor([[[1.0, 2.0], [float("nan"), float("inf")], [3.0, 6.0]],
+                           [[5.0, 5.0], [7.0, 9.0], [float("nan"), 0.0]]], dtype=torch.bfloat16)
+    mask = torch.tensor([[1, 0, 1], [1, 1, 0]])
+    got = masked_mean(hidden, mask)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, torch.tensor([[2.0, 4.0], [6.0, 7.0]]))
+    with pytest.raises(ValueError, match="no tokens to pool"):
+        masked_mean(hidden, torch.tensor([[1, 0, 0], [0, 0, 0]]))
+
+
+def test_decoder_of_unwraps_peft_and_the_policy_embedder_runs_under_it(smoke, embedder):
+    from peft import LoraConfig, get_peft_model
+
+    from dra.embed import decoder_of
+
+    model, tokenizer = smoke
+    assert decoder_of(model) is model.model  # Qwen2ForCausalLM -> Qwen2Model
+    wrapped = get_peft_model(type(model).from_pretrained(model.name_or_path),
+                             LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    assert type(decoder_of(wrapped)).__name__ == type(model.model).__name__
+    # a fresh adapter is the identity (B = 0): the wrapped policy embeds exactly as the plain one
+    np.testing.assert_allclose(PolicyEmbedder(wrapped, tokenizer).encode(TEXTS[:3]), embedder.encode(TEXTS[:3]),
+                               atol=1e-6)
+    with pytest.raises(TypeError, match="no base_model"):
+        decoder_of(object())

@@ -1,5 +1,6 @@
 """The inconsistency study: per-prompt Spearman tests, NaN accounting, intervals, rewards and the cache."""
 
+import hashlib
 import itertools
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from scipy import stats
 
 from dra import profiles, study
+from dra.io import config_key
 from dra.rewards import paper_reward
 from dra.stats import pool_effects
 
@@ -149,11 +151,81 @@ def test_embedding_cache_is_keyed_by_texts_and_embedder(tmp_path, monkeypatch):
     emb.max_seq_length = 16
     study.embed_groups(groups, emb)
     assert emb.calls == 3  # other embedder settings: recomputed
+    # the file name is the key the cache has always used, so caches made before stay valid
+    flat = "\x00".join(t for g in groups for t in g)
+    key = config_key({"embedder": emb.identity(), "texts": hashlib.sha256(flat.encode()).hexdigest()})
+    assert (tmp_path / "embeddings" / f"{key}.npy").is_file()
+
+
+def test_grades_are_cached_by_texts_answers_and_grader(tmp_path, monkeypatch):
+    from dra import rewards
+
+    monkeypatch.setenv("DRA_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = rewards.is_correct
+    monkeypatch.setattr(rewards, "is_correct", lambda c, a, **k: calls.append(c) or real(c, a, **k))
+    groups = [["<answer> \\boxed{4} </answer>", "\\boxed{5}"], ["\\boxed{7}", "no answer"]]
+    first = study.grade_groups(groups, ["4", "7"])
+    assert first.tolist() == [[True, False], [True, False]] and first.dtype == bool and len(calls) == 4
+    assert study.grade_groups(groups, ["4", "7"]).tolist() == first.tolist() and len(calls) == 4  # read back
+    assert study.grade_groups(groups, ["5", "7"]).tolist() == [[False, True], [True, False]]  # other answers
+    monkeypatch.setattr(study, "_grader_identity", lambda: {"source": "another grader"})
+    study.grade_groups(groups, ["4", "7"])
+    assert len(calls) == 12  # a changed grader regrades
+    study.grade_groups(groups, ["4", "7"], cache=False)
+    assert len(calls) == 16
+    with pytest.raises(ValueError, match="2 groups for 1 answers"):
+        study.grade_groups(groups, ["4"])
+    # a completion repeated within a group (and across groups with the same answer) is graded once
+    repeated = [["\\boxed{4}", "\\boxed{4}", "x"], ["\\boxed{4}", "\\boxed{9}", "x"]]
+    calls.clear()
+    got = study.grade_groups(repeated, ["4", "4"], cache=False, workers=1)
+    assert got.tolist() == [[True, True, False], [True, False, False]] and len(calls) == 3
+    assert study.grade_groups(repeated, ["4", "4"], cache=False).tolist() == got.tolist()  # one thread per CPU
+
+
+def test_samples_are_cached_by_model_files_prompts_and_every_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRA_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_text("weights")
+    calls = []
+
+    def fake_sampler(model, prompts, group_size, **options):
+        calls.append(options)
+        return [[f"{p} {options['seed']} {i}" for i in range(group_size)] for p in prompts]
+
+    monkeypatch.setattr(study, "sample_groups", fake_sampler)
+    monkeypatch.setattr(study, "grade_groups", lambda groups, answers, cache=True: np.zeros((len(groups), 2), bool))
+
+    def sample(model=str(model), prompts=("p", "q"), **options):
+        timer = study.StageTimer()
+        sg = study.policy_groups(model, list(prompts), ["1"] * len(prompts), 2, scale="t", max_new_tokens=8,
+                                 timer=timer, **options)
+        return sg.groups, set(timer.seconds)
+
+    first, stages = sample(batch_size=4)
+    assert len(calls) == 1 and "sampling" in stages
+    again, stages = sample(batch_size=4)
+    assert again == first and len(calls) == 1 and "sampling (cached)" in stages
+    for changed in ({"batch_size": 8}, {"batch_size": 4, "seed": 1}, {"batch_size": 4, "prompts": ("p", "r")},
+                    {"batch_size": 4, "temperature": 1.0}):
+        sample(**changed)
+    assert len(calls) == 5  # each setting that decides the samples is part of the key
+    (model / "model.safetensors").write_text("other weights")
+    sample(batch_size=4)
+    assert len(calls) == 6  # a changed model file resamples
+    sample(model=object(), batch_size=4)
+    sample(model=object(), batch_size=4)
+    assert len(calls) == 8  # a loaded model cannot be keyed: sampled every time
+    sample(batch_size=4, cache=False)
+    assert len(calls) == 9
 
 
 @pytest.mark.slow
-def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys):
+def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys, tmp_path, monkeypatch):
     """The mini/paper-scale path end to end with the smoke policy on the transformers backend."""
+    monkeypatch.setenv("DRA_CACHE_DIR", str(tmp_path))
     task = profiles.get("smoke").mini_policy().task
     path = smoke_policy_dir
     records = task.records(task.splits().test[:4])
@@ -164,6 +236,11 @@ def test_policy_groups_sample_and_grade_at_smoke_scale(smoke_policy_dir, capsys)
     assert sg.correct.shape == (4, 3) and sg.correct.dtype == bool
     assert set(timer.seconds) == {"sampling", "grading"}
     assert "sampling smoke: 4 prompts x 3" in capsys.readouterr().err  # the bar says what is being sampled
+    timer = study.StageTimer()
+    again = study.policy_groups(str(path), [r["prompt"] for r in records], [r["answer"] for r in records], 3,
+                                scale="smoke", max_new_tokens=12, seed=0, timer=timer)
+    assert set(timer.seconds) == {"sampling (cached)", "grading"}  # a rerun reads the samples back
+    assert again.groups == sg.groups and np.array_equal(again.correct, sg.correct)
     with pytest.raises(ImportError, match="gpu"):
         study.policy_groups(str(path), [records[0]["prompt"]], ["1"], 2, scale="paper", max_new_tokens=4, backend="vllm")
 
@@ -422,3 +499,56 @@ def test_effect_table_rows():
     assert rows[5]["pooled_estimate"] == pytest.approx(np.nanmean(lengths.rho))
     with pytest.raises(ValueError, match="unknown control"):
         study.group_effects(sg, emb, "paper", control="tokens")
+
+
+def test_effect_table_computes_each_effect_once_and_equals_its_rows_one_by_one(monkeypatch):
+    rng = np.random.default_rng(14)
+    sg, emb = text_groups(rng, 25, 6)
+    calls, distances = [], []
+    original, original_distances = study.prompt_effects, study.pair_distances
+    monkeypatch.setattr(study, "prompt_effects", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(study, "pair_distances", lambda e: distances.append(1) or original_distances(e))
+    rows = study.effect_table(sg, {"toy": emb}, [6], rewards=["paper", "cosine"], controls=study.CONTROLS)
+    assert len(calls) == 5  # (paper, cosine) x (none, |Δlength|) + the length row; the uncontrolled ones reused
+    assert len(distances) == 1  # one (G, embedder): its pair distances computed once for every row
+    calls.clear()
+    alone = [study.effect_row(sg, emb, r, c) for r, c in
+             [("paper", "none"), ("paper", "|Δlength|"), ("cosine", "none"), ("cosine", "|Δlength|"),
+              (study.LENGTH_CONTROL, "none")]]
+    assert len(calls) == 7  # each controlled row recomputes its uncontrolled effects
+    for row, one in zip(rows, alone):
+        assert set(row) == {"scale", "G", "embedder", *one}
+        for key, value in one.items():
+            assert repr(row[key]) == repr(value), key  # identical, NaN included
+
+
+def test_cosine_rewards_are_the_reward_functions_values_exactly():
+    from dra.rewards import cosine_value
+
+    lengths = [0, 5, 5, 999, 1000, 1700, 5, 0]
+    texts = [["x" * n for n in lengths], ["y" * n for n in reversed(lengths)]]
+    correct = np.array([[True, False, True, True, False, True, False, False], [False] * 4 + [True] * 4])
+    got = study.group_rewards(texts, correct, "cosine")
+    want = [[cosine_value(bool(c), len(t)) for c, t in zip(cs, ts)] for cs, ts in zip(correct, texts)]
+    assert got.tolist() == want  # bit for bit: the same function, called once per distinct (correct, length)
+
+
+def test_precomputed_distances_give_the_same_tests_and_are_checked(monkeypatch):
+    rng = np.random.default_rng(15)
+    sg, emb = text_groups(rng, 20, 6)
+    distances = study.pair_distances(emb)
+    rewards = study.group_rewards(sg.groups, sg.correct, "paper")
+    assert np.array_equal(study.pairwise_arrays(rewards, emb)[1], distances)
+    for got, want in zip(study.prompt_pvalues(rewards, emb, distances), study.prompt_pvalues(rewards, emb)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="distances must be pair_distances"):
+        study.prompt_pvalues(rewards, emb, distances[:, :5])
+    calls = []
+    original = study.pair_distances
+    monkeypatch.setattr(study, "pair_distances", lambda e: calls.append(1) or original(e))
+    rows = study.sensitivity_table(sg, {"a": emb, "b": emb[..., ::-1].copy()}, [4, 6])
+    assert len(calls) == 4 and len(rows) == 2 * 2 * (len(study.REWARDS) + 1)  # once per (G, embedder)
+    monkeypatch.setattr(study, "pair_distances", original)
+    alone = study.run_study(sg.groups, sg.correct, emb, "paper")[0].as_dict()
+    row = rows[2 * (len(study.REWARDS) + 1) + study.REWARDS.index("paper")]  # G = 6, embedder a, reward paper
+    assert row == {"scale": sg.scale, "G": 6, "embedder": "a", "reward": "paper", **alone}

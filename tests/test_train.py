@@ -144,6 +144,16 @@ def test_an_unexpected_trl_hook_fails_at_import_with_the_supported_versions(monk
         train._check_trl_hook()
 
 
+@pytest.mark.parametrize("method", ["_generate", "_get_per_token_logps_and_entropies"])
+def test_each_overridden_trl_method_is_checked(monkeypatch, method):
+    monkeypatch.setattr(train.GRPOTrainer, method, lambda self, batch: None)
+    with pytest.raises(ImportError, match=rf"GRPOTrainer\.{method}.*defines as \('batch',\)"):
+        train._check_trl_hook()
+    monkeypatch.delattr(train.GRPOTrainer, method)
+    with pytest.raises(ImportError, match="does not have"):
+        train._check_trl_hook()
+
+
 @pytest.mark.parametrize("field, value, message", [("dra_kernel", "dpp", "dra_kernel"), ("dra_scope", "node", "dra_scope"),
                                                    ("dra_negative_similarity", "abs", "one of keep, clip"),
                                                    ("dra_weighting", "inverse", "dra_weighting")])

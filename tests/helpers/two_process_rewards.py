@@ -33,7 +33,7 @@ def main(out_path: str) -> None:
     for scope in ("group", "device"):
         trainer = object.__new__(DRAGRPOTrainer)
         trainer.__dict__.update(
-            accelerator=accelerator, _embedder=HashingEmbedder(),
+            accelerator=accelerator, _embedder=HashingEmbedder(), _dra_batch=None,
             completion_metrics=None, model=SimpleNamespace(training=True), num_generations=6,
             reward_weights=torch.tensor([1.0, 2.0]), reward_func_names=["format_reward", "cosine_reward"],
             _metrics={"train": defaultdict(list)},
