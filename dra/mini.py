@@ -43,8 +43,9 @@ noise in its additions (version 3).
 
 Splits (`make_splits`) are seeded and disjoint *by problem*: ``a * b`` and ``b * a`` count as one problem (the
 unordered factor pair) and always land in the same split, so a test prompt's factor pair is never trained on.
-There are 27 x 81 = 2,187 ordered prompts (first factors ending in 1, 5 or 9). Test and validation come first; the remaining pairs are divided between supervised fine-tuning (``sft``) and RL
-(``rl``), so RL prompts were never seen in SFT. `distinct_pairs` picks one ordering per pair for evaluation,
+There are 27 x 81 = 2,187 ordered prompts (first factors ending in 1, 5 or 9). Test and validation come
+first; the remaining pairs are divided between supervised fine-tuning (``sft``) and RL (``rl``), so RL
+prompts were never seen in SFT. `distinct_pairs` picks one ordering per pair for evaluation,
 so evaluation prompts are independent.
 """
 
@@ -230,13 +231,17 @@ def completion(problem: Problem, strategy: str) -> str:
     """A completion of `problem` by `strategy` in the paper's think/answer format (the box holds what the steps
     reach, which is the right answer only on the strategy's own kind or for grid)."""
     steps = solution_steps(problem, strategy)
-    answer = steps[-1].rsplit("=", 1)[1]
-    return "<think>\n" + "\n".join(steps) + f"\n</think>\n<answer> \\boxed{{{answer}}} </answer>"
+    return "<think>\n" + "\n".join(steps) + f"\n</think>\n<answer> \\boxed{{{_reached(steps)}}} </answer>"
 
 
 def is_exact(problem: Problem, strategy: str) -> bool:
     """Whether `strategy`, executed without error, reaches the right answer on `problem`."""
-    return int(solution_steps(problem, strategy)[-1].rsplit("=", 1)[1]) == problem.a * problem.b
+    return int(_reached(solution_steps(problem, strategy))) == problem.a * problem.b
+
+
+def _reached(steps: Sequence[str]) -> str:
+    """The result the last step of `solution_steps` reaches."""
+    return steps[-1].rsplit("=", 1)[1]
 
 
 def prompt_messages(problem: Problem, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
