@@ -87,8 +87,8 @@ def _save(path: Path, result: dict[str, Any], profile: str, seed: int | None = N
 
 def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     """pass@1 (with CI), pass@k for k = 1..16 and the mini-world metrics of one evaluation file, including
-    accuracy per home type (problems grouped by their home strategy) and the share of samples that took
-    their problem's home strategy."""
+    the routing readouts of `metrics.home_metrics` (home share, accuracy at and off home, per home type, the
+    routing ceiling)."""
     saved = load_result(path=eval_path, keys=("problems",), what="evaluation file")["problems"]
     problems = [mini.Problem(*map(int, pid.split("x"))) for pid in saved]
     correct = evaluate.load_outcomes(eval_path)
@@ -96,8 +96,6 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
     strategies = [[label["strategy"] for label in row] for row in labels]
     flat = [s for row in strategies for s in row]
     dominant, share = metrics.dominant_strategy(flat)
-    homes = np.array([p.home_strategy for p in problems])
-    took_home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
     return {
         **evaluate.pass_at_k_summary(correct, ks=PASS_AT_K),
         "strategy_entropy": metrics.strategy_entropy(flat),
@@ -105,11 +103,7 @@ def evaluation_summary(eval_path: Path) -> dict[str, Any]:
         "dominant_share": share,
         "strategy_shares": metrics.strategy_shares(flat, include_unknown=True),
         "distinct_correct_strategies": float(metrics.distinct_correct_strategies(strategies, correct).mean()),
-        "home_share": float(took_home.mean()),
-        "accuracy_at_home": float(correct[took_home].mean()) if took_home.any() else float("nan"),
-        "accuracy_off_home": float(correct[~took_home].mean()) if (~took_home).any() else float("nan"),
-        "accuracy_by_home_type": {name: float(correct[homes == name].mean()) for name in mini.STRATEGIES
-                                  if (homes == name).any()},
+        **metrics.home_metrics([p.home_strategy for p in problems], strategies, correct, mini.STRATEGIES),
         "format_rate": float(np.mean([label["format"] for row in labels for label in row])),
         "mean_length_chars": float(evaluate.load_outcomes(eval_path, "length").mean()),
     }

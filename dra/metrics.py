@@ -54,6 +54,10 @@ NAMES: dict[str, str] = {
     "accuracy_at_home": "accuracy of the completions that took their problem's home strategy",
     "accuracy_off_home": "accuracy of the completions that took another strategy",
     "accuracy_by_home_type": "accuracy on the problems of each home strategy",
+    "accuracy_at_home_by_strategy": "per strategy: accuracy of its completions on problems it is home to",
+    "accuracy_off_home_by_strategy": "per strategy: accuracy of its completions on the other problems",
+    "routing_ceiling": "the same policy's accuracy if every problem took its home strategy (mean over problems of "
+                       "that strategy's accuracy at home)",
 }
 
 
@@ -186,6 +190,41 @@ def group_report(
         })
     report["correct"] = correct.tolist()
     return report
+
+
+def home_metrics(homes: Sequence[str], strategies: Sequence[Sequence[str | None]], correct: Any,
+                 names: Sequence[str]) -> dict[str, Any]:
+    """The mini world's routing readouts for P problems with home strategies `homes` (P,), sampled `strategies`
+    (P, G labels) and `correct` (P, G); `names` lists every strategy (`dra.mini.STRATEGIES`).
+
+    The share of samples that took their problem's home strategy, accuracy at and off home (overall and per
+    strategy), accuracy per home type, and the routing ceiling: the accuracy this policy would reach if every
+    problem used its home strategy, the mean over problems of that strategy's at-home accuracy (NaN when some
+    home strategy was never sampled at home). Per-strategy entries are NaN where a strategy has no such sample.
+    """
+    correct = as_outcomes(correct, "correct")
+    strategies = [_labels(row, "strategies[i]") for row in checks.items(strategies, "strategies", "label rows")]
+    homes = np.array(_labels(homes, "homes"), dtype=object)
+    if len(homes) != correct.shape[0] or [len(row) for row in strategies] != [correct.shape[1]] * len(homes):
+        raise ValueError(f"homes (P,) and strategies (P, G) must match correct {correct.shape}; got "
+                         f"{len(homes)} homes and {len(strategies)} rows of strategies.")
+    used = np.array(strategies, dtype=object)
+    took_home = used == homes[:, None]
+
+    def accuracy(mask: np.ndarray) -> float:
+        return float(correct[mask].mean()) if mask.any() else float("nan")
+
+    at_home = {name: accuracy((used == name) & took_home) for name in names}
+    return {
+        "home_share": float(took_home.mean()),
+        "accuracy_at_home": accuracy(took_home),
+        "accuracy_off_home": accuracy(~took_home),
+        "accuracy_by_home_type": {name: float(correct[homes == name].mean()) for name in names
+                                  if (homes == name).any()},
+        "accuracy_at_home_by_strategy": at_home,
+        "accuracy_off_home_by_strategy": {name: accuracy((used == name) & ~took_home) for name in names},
+        "routing_ceiling": float(np.mean([at_home[home] for home in homes])),
+    }
 
 
 def _accuracy_by_strategy(labels: Sequence[str | None], correct: np.ndarray) -> dict[str, float]:

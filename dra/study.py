@@ -691,6 +691,7 @@ def policy_groups(
     backend: str = "transformers",
     timer: StageTimer | None = None,
     cache: bool = True,
+    progress: bool | str = True,
     **sampler_options: Any,
 ) -> StudyGroups:
     """Sample `group_size` completions per prompt from a policy and grade them with `is_correct`.
@@ -698,7 +699,7 @@ def policy_groups(
     The same function serves the mini scale (the mini world's SFT policy, transformers on CPU) and the paper
     scale (DeepSeek-R1-Distill-Qwen-1.5B with vLLM on a GPU, `backend="vllm"`). Sampling follows the paper's
     training-time settings (temperature 0.7, top_p 1.0), since the study is about training groups. A progress
-    bar names the step ("sampling mini: 3000 prompts x 6") unless `progress=False` is passed.
+    bar names the step ("sampling mini: 3000 prompts x 6"); `progress` may give another label, or False.
 
     With `cache`, the sampled texts of a policy in a local folder are stored under the cache directory, keyed
     by that folder's files (names, sizes, modification times), the prompts and every sampling setting (the
@@ -707,16 +708,17 @@ def policy_groups(
     The grades are cached by `grade_groups`.
     """
     timer = timer or StageTimer()
-    sampler_options.setdefault("progress", f"sampling {scale}: {len(prompts)} prompts x {group_size}")
+    if progress is True:
+        progress = f"sampling {scale}: {len(prompts)} prompts x {group_size}"
     settings = {"group_size": group_size, "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed,
-                "backend": backend, **{k: v for k, v in sampler_options.items() if k != "progress"}}
+                "backend": backend, **sampler_options}
     path = _samples_path(model, prompts, settings) if cache else None
     if path is not None and path.exists():
         groups = timer("sampling (cached)", lambda: read_json(path, what="cached samples"))
     else:
         groups = timer("sampling", lambda: sample_groups(model, prompts, group_size, temperature=temperature,
                                                          max_new_tokens=max_new_tokens, seed=seed, backend=backend,
-                                                         **sampler_options))
+                                                         progress=progress, **sampler_options))
         if path is not None:
             write_json(path, groups)
     correct = timer("grading", lambda: grade_groups(groups, answers, cache=cache))

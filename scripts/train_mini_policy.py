@@ -60,7 +60,8 @@ def main() -> None:
     report = metrics.group_report(groups, [p.answer for p in problems], strategy_of=mini.parse_strategy)
     grading_s = time.perf_counter() - started
     tokens = metrics.completion_lengths([t for g in groups for t in g], tokenizer)
-    report.update(home_calibration(problems, report.pop("strategies"), report.pop("correct")))
+    report.update(metrics.home_metrics([p.home_strategy for p in problems], report.pop("strategies"),
+                                       report.pop("correct"), mini.STRATEGIES))
 
     result = {
         **report,
@@ -86,24 +87,6 @@ def main() -> None:
     print(f"written: {path}")
 
 
-def home_calibration(problems, strategies, correct) -> dict:
-    """Accuracy of each strategy on its home problems and off them, the share of samples at home, and the
-    routing ceiling: the accuracy the same policy would reach if every problem used its home strategy (the
-    mean over problems of their home strategy's at-home accuracy). The world-v3 calibration check compares the
-    ceiling with pass@1 (docs/preregistration_mini_v2.md, Deviation 4)."""
-    correct = np.asarray(correct, dtype=bool)
-    home = np.array([[s == p.home_strategy for s in row] for p, row in zip(problems, strategies)])
-    used = np.array(strategies, dtype=object)
-    at_home, off_home = {}, {}
-    for name in mini.STRATEGIES:
-        mask = used == name
-        at_home[name] = float(correct[mask & home].mean()) if (mask & home).any() else float("nan")
-        off_home[name] = float(correct[mask & ~home].mean()) if (mask & ~home).any() else float("nan")
-    routing_ceiling = float(np.mean([at_home[p.home_strategy] for p in problems]))
-    return {"home_share": float(home.mean()), "accuracy_at_home_by_strategy": at_home,
-            "accuracy_off_home_by_strategy": off_home, "routing_ceiling": routing_ceiling}
-
-
 def _print_result(result: dict, n_completions: int) -> None:
     g = result["group_size"]
     print(f"test split: {result['n_prompts']} prompts x {g} samples (temperature "
@@ -114,14 +97,19 @@ def _print_result(result: dict, n_completions: int) -> None:
           f"prompt {result['distinct_correct_strategies']:.2f}")
     for name, share in result["strategy_shares"].items():
         print(f"    {name:<13} share {share:.3f}   accuracy {result['accuracy_by_strategy'][name]:.3f}   at home "
-              f"{result['accuracy_at_home_by_strategy'].get(name, float('nan')):.3f}   off home "
-              f"{result['accuracy_off_home_by_strategy'].get(name, float('nan')):.3f}")
+              f"{_rate(result['accuracy_at_home_by_strategy'].get(name))}   off home "
+              f"{_rate(result['accuracy_off_home_by_strategy'].get(name))}")
     print(f"  share of samples using their problem's home strategy: {result['home_share']:.3f}; routing ceiling "
-          f"(every problem on its home strategy) {result['routing_ceiling']:.3f}")
+          f"(every problem on its home strategy) {_rate(result['routing_ceiling'])}")
     print(f"  completion length: {result['mean_length_tokens']:.1f} tokens on average, max "
           f"{result['max_length_tokens']}, truncated {result['truncated_share']:.3f}")
     print(f"  sampling: {n_completions} completions in {result['sampling_seconds']:.1f} s = "
           f"{result['completions_per_second']:.1f} completions/s; grading {result['grading_seconds']:.1f} s")
+
+
+def _rate(value: float | None) -> str:
+    """A rate read back from JSON, where a rate with no samples (NaN) was stored as null."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

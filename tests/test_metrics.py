@@ -71,6 +71,21 @@ def test_distinct_correct_strategies():
         metrics.distinct_correct_strategies(strategies[:2], correct)
 
 
+def test_home_metrics_counted_by_hand():
+    homes = ["a", "b"]
+    strategies = [["a", "a", "b", None], ["a", "b", "b", "c"]]
+    correct = [[1, 0, 0, 0], [0, 1, 1, 0]]
+    got = metrics.home_metrics(homes, strategies, correct, ("a", "b", "c"))
+    assert got["home_share"] == 4 / 8  # a, a in row 0; b, b in row 1
+    assert got["accuracy_at_home"] == 3 / 4 and got["accuracy_off_home"] == 0.0
+    assert got["accuracy_by_home_type"] == {"a": 1 / 4, "b": 2 / 4}
+    assert got["accuracy_at_home_by_strategy"] == {"a": 1 / 2, "b": 1.0, "c": pytest.approx(math.nan, nan_ok=True)}
+    assert got["accuracy_off_home_by_strategy"]["a"] == 0.0 and got["accuracy_off_home_by_strategy"]["b"] == 0.0
+    assert got["routing_ceiling"] == (1 / 2 + 1.0) / 2  # row a's home at-home accuracy, row b's
+    with pytest.raises(ValueError, match="homes"):
+        metrics.home_metrics(["a"], strategies, correct, ("a", "b"))
+
+
 def test_mean_pairwise_distance_hand_computed():
     e = np.array([[1, 0], [0, 1], [1, 0],  # group 1: pairs (1-0, 1-1, 0-1) distances 1, 0, 1
                   [1, 0], [1, 0], [-1, 0]], dtype=np.float32)  # group 2: distances 0, 2, 2
