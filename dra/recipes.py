@@ -81,6 +81,11 @@ ALGORITHM: dict[str, Any] = {
 # (docs/paper_facts.md, section 5).
 PAPER_ARM_OVERRIDES = {"dra_grpo": {"seed": 2025}, "dr_grpo": {"save_steps": 25}, "dra_dr_grpo": {"save_steps": 25}}
 
+# The authors' code took DRA's similarity over the completions one training process holds (its micro-batch of
+# per_device_train_batch_size = 4, so prompt groups of 6 are split and mixed), not over each prompt's group
+# (docs/paper_facts.md, section 3). These paper recipes reproduce that; the plain ones follow the formula.
+AUTHORS_SCOPE: dict[str, Any] = {"dra_scope": "device"}
+
 ACCELERATE_CONFIGS: dict[str, dict[str, Any]] = {
     "zero2": {  # the paper: DeepSpeed ZeRO-2, 3 training processes (vLLM server on the 4th GPU)
         "compute_environment": "LOCAL_MACHINE", "distributed_type": "DEEPSPEED", "num_machines": 1,
@@ -131,6 +136,9 @@ def recipe_files() -> dict[str, dict[str, Any]]:
     """Relative path -> mapping, for every file under recipes/."""
     files = {f"recipes/{p}/{a}.yaml": recipe(p, a) for p in profiles.NAMES for a in arms(p)}
     files.update({f"recipes/paper/{a}_colocate.yaml": recipe("paper", a, "colocate") for a in ARMS})
+    files.update({f"recipes/paper/{a}_authors_scope.yaml":
+                  {**recipe("paper", a), **AUTHORS_SCOPE, "output_dir": f"runs/paper/{a}_authors_scope"}
+                  for a, keys in ARMS.items() if keys["dra"]})
     files.update({f"recipes/accelerate/{name}.yaml": cfg for name, cfg in ACCELERATE_CONFIGS.items()})
     return files
 

@@ -191,6 +191,18 @@ def test_colocate_recipes_keep_48_completions_per_step():
     assert train.dry_run_report(run)["completions_per_step"] == 48
 
 
+@pytest.mark.parametrize("arm", ["dra_grpo", "dra_dr_grpo"])
+def test_authors_scope_recipes_slice_each_process_micro_batch(arm):
+    plain = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}.yaml"), "--dry_run"]).args
+    authors = train.parse(["--config", str(ROOT / f"recipes/paper/{arm}_authors_scope.yaml"), "--dry_run"]).args
+    assert plain.dra_scope == "group" and plain.dra_slice_size() is None
+    # the authors' slice: each process's micro-batch of 4 completions (groups of 6 split and mixed)
+    assert authors.dra_scope == "device" and authors.dra_slice_size() == authors.per_device_train_batch_size == 4
+    files = recipes.recipe_files()
+    plain_recipe, authors_recipe = files[f"recipes/paper/{arm}.yaml"], files[f"recipes/paper/{arm}_authors_scope.yaml"]
+    assert {k for k in plain_recipe if plain_recipe[k] != authors_recipe[k]} == {"dra_scope", "output_dir"}
+
+
 def smoke_run(arm: str, output_dir: Path, *extra: str) -> train.RunConfig:
     return train.parse(["--config", str(ROOT / f"recipes/smoke/{arm}.yaml"), "--output_dir", str(output_dir), *extra])
 
