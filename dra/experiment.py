@@ -360,6 +360,25 @@ PRIMARY_CLAIM = "DRA raises pass@1"  # the claim whose two comparisons share the
 VERDICT_MIN_SEEDS = 8
 
 
+# Exploratory comparisons outside the pre-registered claims: described with intervals, never given a verdict.
+# The policy embedder (issue 16, Deviation 4's extra arm) against DRA-GRPO with MiniLM and against GRPO.
+EXPLORATORY: tuple[tuple[str, str, str], ...] = tuple(
+    (arm, baseline, metric) for arm, baseline in (("dra_grpo_policy_embed", "dra_grpo"), ("dra_grpo_policy_embed", "grpo"))
+    for metric in ("pass@1", "pass@16", "strategy_entropy", "home_share"))
+
+
+def comparison_table(results: Sequence[dict[str, Any]],
+                     rows: Sequence[tuple[str, str, str]] = EXPLORATORY) -> pd.DataFrame:
+    """One row per (arm, baseline, metric) with results on both sides: the paired difference over the seeds
+    both arms have (`compare_arms`), as `difference_columns`. Descriptive: no verdict, no multiplicity
+    correction."""
+    present = {r["arm"] for r in results}
+    return pd.DataFrame([
+        {"comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "metric": metric,
+         **difference_columns(compare_arms(results, arm, baseline, metric))}
+        for arm, baseline, metric in rows if {arm, baseline} <= present])
+
+
 def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> pd.DataFrame:
     """One row per pre-registered (claim, comparison): paired mean difference, 95% t-interval, seeds, the
     paired t-test's p-value (Holm-adjusted over the two primary pass@1 comparisons) and the verdict by the

@@ -76,6 +76,18 @@ def test_compare_arms_is_scipys_paired_t_test():
     assert result.sd == pytest.approx(np.std([0.05, 0.02, 0.09], ddof=1))
 
 
+def test_comparison_table_pairs_by_seed_and_skips_absent_arms():
+    results = fake_results() + [{"arm": "dra_grpo_policy_embed", "seed": s, "evaluation": {"pass@1": v}}
+                                for s, v in enumerate([0.46, 0.43])]
+    table = experiment.comparison_table(results, [("dra_grpo_policy_embed", "dra_grpo", "pass@1"),
+                                                  ("dra_grpo_oracle", "grpo", "pass@1")])
+    assert len(table) == 1  # no oracle runs, no row
+    row = table.iloc[0]
+    assert row["comparison"] == "DRA-GRPO, policy embedder - DRA-GRPO" and row["seeds"] == 2  # seeds 0 and 1 only
+    assert row["mean"] == pytest.approx(np.mean([0.46 - 0.45, 0.43 - 0.44]))
+    assert row["p_value"] == pytest.approx(stats.ttest_rel([0.46, 0.43], [0.45, 0.44]).pvalue)
+
+
 def test_world_check_is_the_arm_minus_the_base_with_a_t_interval_over_seeds():
     results = [{"arm": "base", "seed": 0, "evaluation": {"pass@1": 0.20}}] + [
         {"arm": "grpo", "seed": s, "evaluation": {"pass@1": v}} for s, v in enumerate([0.30, 0.34, 0.29])]

@@ -150,6 +150,8 @@ def test_training_summary_claims_and_overhead(run_notebook):
             assert claim["p_holm"] >= claim["p_value"] - TOL  # Holm only raises p-values
         if claim["low"] is not None:
             assert claim["low"] - TOL <= claim["mean"] <= claim["high"] + TOL
+    assert {row["comparison"] for row in summary["exploratory"]} == {  # every arm runs at smoke
+        "DRA-GRPO, policy embedder - DRA-GRPO", "DRA-GRPO, policy embedder - GRPO"}
     rows = recorded(run_notebook, "03", "dra_overhead")["result"]
     grpo = next(row for row in rows if row["configuration"] == "GRPO")
     for row in rows:

@@ -139,9 +139,23 @@ if len(results):
     save_table(claims.set_index(["claim", "comparison"]), f"03_claims_{profile}", profile)
     show_table(claims[["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]],
                digits=4, index=False, title="Pre-registered claims (paired by seed)")
+
+# %% [markdown]
+# **Exploratory, outside the pre-registered claims:** DRA-GRPO with the policy's own hidden states as the embedder
+# (`dra_embedder: policy`, no second model) against DRA-GRPO with MiniLM and against GRPO, paired by seed on the
+# seeds both arms have. Descriptive intervals only: no verdict, no multiplicity correction.
+
+# %%
+exploratory = experiment.comparison_table(results)
+if len(exploratory):
+    save_table(exploratory.set_index(["comparison", "metric"]), f"03_exploratory_{profile}", profile)
+    show_table(exploratory[["comparison", "metric", "mean", "low", "high", "seeds"]], digits=4, index=False,
+               title="Exploratory paired differences (95% t-interval over seeds)")
+if len(results):
     save_result("mini_training_summary", {"arms": table.reset_index().to_dict(orient="records"),
                                           "claims": claims.to_dict(orient="records"), "missing": missing,
-                                          "world_check": world.reset_index().to_dict(orient="records")}, profile)
+                                          "world_check": world.reset_index().to_dict(orient="records"),
+                                          "exploratory": exploratory.to_dict(orient="records")}, profile)
 
 # %%
 comparisons = [("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"), ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo")]
