@@ -285,7 +285,7 @@ def load_results(profile: str, split: str = "test") -> list[dict[str, Any]]:
 
 
 METRICS = ("pass@1", "pass@16", "home_share", "strategy_entropy", "dominant_share", "distinct_correct_strategies",
-           "format_rate")
+           "routing_ceiling", "format_rate")
 
 
 def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRICS) -> pd.DataFrame:
