@@ -43,7 +43,7 @@ from dra.config import results_dir, runs_dir
 from dra.io import config_key, read_json, read_jsonl, write_json
 from dra.profiles import Profile
 from dra.reports import MERGED, load_result, save_result
-from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, t_interval
+from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, seeds_for_power, t_interval
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
 PRIMARY_ARMS: tuple[str, ...] = tuple(recipes.ARMS)
@@ -410,6 +410,31 @@ def _claim_verdict(claim: str, test: PairedTest, p_holm: float, min_seeds: int) 
             return "yes"
         return "no" if reading == "lower" else "not shown"
     return {"higher": "yes", "lower": "no"}.get(reading, "not shown")
+
+
+# The pre-registered power rule: after 8 seeds, extend both arms of a primary comparison to
+# min(max(n, 8), 20) seeds, n from the SD of its paired pass@1 differences (effect 0.02, alpha 0.025, power 0.8).
+POWER_RULE = {"effect": 0.02, "alpha": 0.025, "power": 0.8, "max_seeds": 20}
+
+
+def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> pd.DataFrame:
+    """Per primary comparison: the paired seeds so far, the SD of the paired pass@1 differences, the seeds the
+    power rule asks for (`dra.stats.seeds_for_power`, then clipped to [min_seeds, 20]) and what to do. The rule
+    looks at the variance only, never at the effect, and is applied once, at `min_seeds` seeds."""
+    rows = []
+    for arm, baseline in PRIMARY_COMPARISONS:
+        test = compare_arms(results, arm, baseline)
+        n = test.difference.n
+        needed = (seeds_for_power(test.sd, POWER_RULE["effect"], POWER_RULE["alpha"], POWER_RULE["power"])
+                  if n >= 2 and test.sd > 0 else None)
+        target = None if needed is None else min(max(needed, min_seeds), POWER_RULE["max_seeds"])
+        if n < min_seeds:
+            action = f"wait: the rule applies at {min_seeds} seeds"
+        else:
+            action = "stop: enough seeds" if n >= target else f"extend both arms to {target} seeds"
+        rows.append({"comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "seeds": n, "sd": test.sd,
+                     "seeds_for_power": needed, "target": target, "action": action})
+    return pd.DataFrame(rows).astype({"seeds_for_power": "Int64", "target": "Int64"})
 
 
 def world_check(results: Sequence[dict[str, Any]], arms: Sequence[str] = ("grpo", "dr_grpo"),

@@ -88,6 +88,32 @@ def test_comparison_table_pairs_by_seed_and_skips_absent_arms():
     assert row["p_value"] == pytest.approx(stats.ttest_rel([0.46, 0.43], [0.45, 0.44]).pvalue)
 
 
+def test_power_rule_waits_for_8_seeds_then_asks_the_noncentral_t():
+    from dra.stats import seeds_for_power
+    rng = np.random.default_rng(1)
+
+    def results(n_seeds, noise):
+        rows = []
+        for seed in range(n_seeds):
+            base = 0.3 + rng.normal(0, 0.01)
+            rows += [{"arm": "grpo", "seed": seed, "evaluation": {"pass@1": base}},
+                     {"arm": "dra_grpo", "seed": seed, "evaluation": {"pass@1": base + rng.normal(0, noise)}}]
+        return rows
+
+    early = experiment.power_rule(results(3, 0.01)).iloc[0]
+    assert early["seeds"] == 3 and early["action"].startswith("wait")
+    noisy = results(8, 0.05)
+    row = experiment.power_rule(noisy).iloc[0]
+    sd = experiment.compare_arms(noisy, "dra_grpo", "grpo").sd
+    assert row["seeds_for_power"] == seeds_for_power(sd, 0.02, 0.025, 0.8)
+    assert row["seeds_for_power"] > 8 and row["target"] == min(row["seeds_for_power"], 20)
+    assert row["action"] == f"extend both arms to {row['target']} seeds"
+    quiet = experiment.power_rule(results(8, 0.001)).iloc[0]
+    assert quiet["target"] == 8 and quiet["action"] == "stop: enough seeds"
+    missing = experiment.power_rule(noisy).iloc[1]  # no Dr. GRPO runs
+    assert missing["seeds"] == 0 and pd.isna(missing["seeds_for_power"]) and missing["action"].startswith("wait")
+
+
 def test_world_check_is_the_arm_minus_the_base_with_a_t_interval_over_seeds():
     results = [{"arm": "base", "seed": 0, "evaluation": {"pass@1": 0.20}}] + [
         {"arm": "grpo", "seed": s, "evaluation": {"pass@1": v}} for s, v in enumerate([0.30, 0.34, 0.29])]

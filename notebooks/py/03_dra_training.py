@@ -141,6 +141,16 @@ if len(results):
                digits=4, index=False, title="Pre-registered claims (paired by seed)")
 
 # %% [markdown]
+# **The power rule** (pre-registered): at 8 seeds, the SD of each primary comparison's paired pass@1 differences
+# decides how many seeds detect a 2-point difference with 80% power at alpha 0.025; both arms are extended to that
+# many (at least 8, at most 20), then the grid stops. It reads the variance only, never the effect.
+
+# %%
+power = experiment.power_rule(results)
+if len(results):
+    show_table(power, digits=4, index=False, title="Power rule per primary comparison")
+
+# %% [markdown]
 # **Exploratory, outside the pre-registered claims:** DRA-GRPO with the policy's own hidden states as the embedder
 # (`dra_embedder: policy`, no second model) against DRA-GRPO with MiniLM and against GRPO, paired by seed on the
 # seeds both arms have. Descriptive intervals only: no verdict, no multiplicity correction.
@@ -155,7 +165,8 @@ if len(results):
     save_result("mini_training_summary", {"arms": table.reset_index().to_dict(orient="records"),
                                           "claims": claims.to_dict(orient="records"), "missing": missing,
                                           "world_check": world.reset_index().to_dict(orient="records"),
-                                          "exploratory": exploratory.to_dict(orient="records")}, profile)
+                                          "exploratory": exploratory.to_dict(orient="records"),
+                                          "power_rule": power.astype(object).to_dict(orient="records")}, profile)
 
 # %%
 comparisons = [("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"), ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo")]
