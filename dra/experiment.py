@@ -427,7 +427,8 @@ def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_S
         n = test.difference.n
         needed = (seeds_for_power(test.sd, POWER_RULE["effect"], POWER_RULE["alpha"], POWER_RULE["power"])
                   if n >= 2 and test.sd > 0 else None)
-        target = None if needed is None else min(max(needed, min_seeds), POWER_RULE["max_seeds"])
+        # identical differences on every seed (SD 0) need no more seeds than the minimum
+        target = None if n < 2 else min(max(needed or min_seeds, min_seeds), POWER_RULE["max_seeds"])
         if n < min_seeds:
             action = f"wait: the rule applies at {min_seeds} seeds"
         else:
