@@ -34,7 +34,10 @@ def refused(capsys, *argv: str) -> str:
 
 def test_every_profile_has_recipes():
     assert {Path(r).parts[1] for r in RECIPES} == {"smoke", "mini", "paper"}
-    assert len(RECIPES) == sum(len(recipes.arms(p)) for p in profiles.NAMES) + len(recipes.ARMS)  # + colocate
+    # every arm at every profile, plus the paper's colocate and authors'-scope variants; nothing else
+    assert len(RECIPES) == (sum(len(recipes.arms(p)) for p in profiles.NAMES) + len(recipes.ARMS)
+                            + sum(keys["dra"] for keys in recipes.ARMS.values()))
+    assert set(RECIPES) == {rel for rel in recipes.recipe_files() if not rel.startswith("recipes/accelerate/")}
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
