@@ -174,6 +174,8 @@ fig, axes = plt.subplots(1, len(comparisons), figsize=(16, 3.6), sharey=True)
 for ax, (arm, base) in zip(axes, comparisons):
     curve = experiment.pass_at_k_curve(results, arm, base)
     ax.axhline(0, color="gray", lw=0.8)
+    if curve["mean"].isna().all():
+        ax.text(0.5, 0.5, "no paired runs yet", transform=ax.transAxes, ha="center", color="gray")
     ax.plot(curve.index, curve["mean"], marker="o", ms=3)
     ax.fill_between(curve.index, curve["low"], curve["high"], alpha=0.25)
     ax.set_title(f"{experiment.ARM_LABELS[arm]} - {experiment.ARM_LABELS[base]}", fontsize=9)
