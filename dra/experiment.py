@@ -360,6 +360,11 @@ PRIMARY_CLAIM = "DRA raises pass@1"  # the claim whose two comparisons share the
 VERDICT_MIN_SEEDS = 8
 
 
+def comparison_label(arm: str, baseline: str) -> str:
+    """How tables and figures name a paired comparison: "DRA-GRPO - GRPO"."""
+    return f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}"
+
+
 # Exploratory comparisons outside the pre-registered claims: described with intervals, never given a verdict.
 # The policy embedder (issue 16, Deviation 4's extra arm) against DRA-GRPO with MiniLM and against GRPO.
 EXPLORATORY: tuple[tuple[str, str, str], ...] = tuple(
@@ -374,7 +379,7 @@ def comparison_table(results: Sequence[dict[str, Any]],
     correction."""
     present = {r["arm"] for r in results}
     return pd.DataFrame([
-        {"comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "metric": metric,
+        {"comparison": comparison_label(arm, baseline), "metric": metric,
          **difference_columns(compare_arms(results, arm, baseline, metric))}
         for arm, baseline, metric in rows if {arm, baseline} <= present])
 
@@ -385,7 +390,7 @@ def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN
     pre-registered rule ("yes" / "no" / "not shown" / "too few seeds"), or "interim (n of 8 seeds)" while a
     comparison has fewer than `min_seeds` paired seeds: its numbers are descriptive, not a verdict."""
     tests = [compare_arms(results, arm, baseline, metric) for _, arm, baseline, metric in CLAIMS]
-    table = pd.DataFrame([{"claim": claim, "comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}",
+    table = pd.DataFrame([{"claim": claim, "comparison": comparison_label(arm, baseline),
                            "metric": metric, **difference_columns(test)}
                           for (claim, arm, baseline, metric), test in zip(CLAIMS, tests)])
     primary = (table.claim == PRIMARY_CLAIM) & table.p_value.notna()
@@ -433,7 +438,7 @@ def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_S
             action = f"wait: the rule applies at {min_seeds} seeds"
         else:
             action = "stop: enough seeds" if n >= target else f"extend both arms to {target} seeds"
-        rows.append({"comparison": f"{ARM_LABELS[arm]} - {ARM_LABELS[baseline]}", "seeds": n, "sd": test.sd,
+        rows.append({"comparison": comparison_label(arm, baseline), "seeds": n, "sd": test.sd,
                      "seeds_for_power": needed, "target": target, "action": action})
     return pd.DataFrame(rows).astype({"seeds_for_power": "Int64", "target": "Int64"})
 

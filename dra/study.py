@@ -37,7 +37,7 @@ from dra.config import cache_dir
 from dra.data import load
 from dra.generation import sample_groups
 from dra.io import atomic_path, config_key, folder_fingerprint, package_versions, read_json, text_digest, write_json
-from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, is_correct, well_formatted
+from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, well_formatted
 from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
                        wilson_interval)
 

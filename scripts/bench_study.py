@@ -130,7 +130,6 @@ def plain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def bf16_fidelity(profile: str, result: dict[str, Any], timer: study.StageTimer) -> dict[str, Any]:
     """The study's G = 6 rows with MiniLM in bfloat16 against float32, on the same groups (float32 read from the
     cache the passes filled)."""
-    settings = profiles.get(profile).study.as_dict()
     reference, candidate = get_embedder("minilm", dtype="float32"), get_embedder("minilm", dtype="auto")
     out: dict[str, Any] = {"candidate": candidate.identity(), "rows": []}
     for scale, sg in result["groups"].items():

@@ -34,7 +34,6 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from dra import mini, policy, profiles, stats, study, tasks

@@ -36,7 +36,6 @@
 from typing import Optional
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from dra import experiment, profiles, recipes, train
@@ -178,7 +177,7 @@ for ax, (arm, base) in zip(axes, comparisons):
         ax.text(0.5, 0.5, "no paired runs yet", transform=ax.transAxes, ha="center", color="gray")
     ax.plot(curve.index, curve["mean"], marker="o", ms=3)
     ax.fill_between(curve.index, curve["low"], curve["high"], alpha=0.25)
-    ax.set_title(f"{experiment.ARM_LABELS[arm]} - {experiment.ARM_LABELS[base]}", fontsize=9)
+    ax.set_title(experiment.comparison_label(arm, base), fontsize=9)
     ax.set_xlabel("k")
 axes[0].set_ylabel("pass@k difference (95% CI over seeds)")
 fig.tight_layout()

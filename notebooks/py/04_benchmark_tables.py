@@ -24,12 +24,11 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from dra import evaluate, experiment, profiles, tasks
 from dra.config import PROJECT_ROOT
-from dra.reports import load_result, quiet_libraries, result_path, save_figure, save_result, save_table, show_table
+from dra.reports import load_result, quiet_libraries, result_path, save_figure, save_table, show_table
 
 quiet_libraries()  # library log lines and loading bars stay out of the output; evaluation bars stay
 
