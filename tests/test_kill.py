@@ -49,6 +49,17 @@ def _result(root: Path) -> tuple[dict, list[dict]]:
     return saved["evaluation"], [{k: v for k, v in point.items() if k not in TIMINGS} for point in saved["curve"]]
 
 
+def _wait_until_gone(group: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process group {group} still alive {timeout} s after SIGKILL")
+
+
 def _stray(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith((".tmp", ".partial")) or ".tmp" in p.suffixes]
 
@@ -96,11 +107,16 @@ def test_a_killed_notebook_run_leaves_no_executed_copy_and_the_rerun_writes_it(t
            "DRA_DATA_DIR": os.environ.get("DRA_DATA_DIR", "")}
     cmd = [sys.executable, str(root / "scripts" / "run_notebook.py"), str(root / "notebooks" / "02_smi_kernel.ipynb"),
            str(target), "smoke"]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group, killed whole (as a terminal's or CI's kill does), so the kernel dies with it.
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     time.sleep(8.0)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not target.exists() and not _stray(tmp_path)
+    _wait_until_gone(process.pid)
+    assert not target.exists()
+    # A kill in the middle of an atomic write leaves that write's hidden temporary file; the rerun removes it.
+    assert all(p.name.startswith(".") and p.suffix == ".tmp" for p in _stray(tmp_path)), _stray(tmp_path)
     finished = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert target.exists() and not _stray(tmp_path)
