@@ -366,9 +366,15 @@ def comparison_label(arm: str, baseline: str) -> str:
 
 
 # Exploratory comparisons outside the pre-registered claims: described with intervals, never given a verdict.
-# The policy embedder (issue 16, Deviation 4's extra arm) against DRA-GRPO with MiniLM and against GRPO.
+# The arms the pre-registration runs without a verdict rule: the oracle partition (DRA with perfect embeddings)
+# against DRA-GRPO and GRPO, the entropy bonus against GRPO, the policy embedder (issue 16) against DRA-GRPO with
+# MiniLM, and the paper's reward (secondary: DRA with it against GRPO with it, and GRPO with it against GRPO).
+EXPLORATORY_PAIRS: tuple[tuple[str, str], ...] = (
+    ("dra_grpo_oracle", "dra_grpo"), ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"),
+    ("dra_grpo_policy_embed", "dra_grpo"), ("dra_grpo_policy_embed", "grpo"),
+    ("dra_grpo_paper_reward", "grpo_paper_reward"), ("grpo_paper_reward", "grpo"))
 EXPLORATORY: tuple[tuple[str, str, str], ...] = tuple(
-    (arm, baseline, metric) for arm, baseline in (("dra_grpo_policy_embed", "dra_grpo"), ("dra_grpo_policy_embed", "grpo"))
+    (arm, baseline, metric) for arm, baseline in EXPLORATORY_PAIRS
     for metric in ("pass@1", "pass@16", "strategy_entropy", "home_share"))
 
 

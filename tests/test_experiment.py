@@ -88,6 +88,17 @@ def test_comparison_table_pairs_by_seed_and_skips_absent_arms():
     assert row["p_value"] == pytest.approx(stats.ttest_rel([0.46, 0.43], [0.45, 0.44]).pvalue)
 
 
+def test_every_compared_arm_is_a_recipe_arm():
+    """comparison_table and claims_table skip arms without results, so a misspelt arm would drop rows silently."""
+    from dra import recipes
+    known = set(recipes.ARMS) | set(recipes.CONTROLS)
+    pairs = [(arm, baseline) for arm, baseline, _ in experiment.EXPLORATORY]
+    pairs += [(arm, baseline) for _, arm, baseline, _ in experiment.CLAIMS]
+    compared = {name for pair in pairs for name in pair}
+    assert compared <= known, compared - known
+    assert compared <= set(experiment.ARM_LABELS)
+
+
 def test_power_rule_waits_for_8_seeds_then_asks_the_noncentral_t():
     from dra.stats import seeds_for_power
     rng = np.random.default_rng(1)

@@ -150,9 +150,13 @@ if len(results):
     show_table(power, digits=4, index=False, title="Power rule per primary comparison")
 
 # %% [markdown]
-# **Exploratory, outside the pre-registered claims:** DRA-GRPO with the policy's own hidden states as the embedder
-# (`dra_embedder: policy`, no second model) against DRA-GRPO with MiniLM and against GRPO, paired by seed on the
-# seeds both arms have. Descriptive intervals only: no verdict, no multiplicity correction.
+# **Exploratory, outside the pre-registered claims** (`experiment.EXPLORATORY_PAIRS`): the arms the
+# pre-registration runs without a verdict rule. The oracle strategy partition (DRA with perfect embeddings)
+# against DRA-GRPO and GRPO; the entropy bonus against GRPO; DRA-GRPO with the policy's own hidden states as the
+# embedder (`dra_embedder: policy`, no second model) against DRA-GRPO with MiniLM; and the paper's reward
+# (1 x format + 2 x cosine, secondary), DRA-GRPO against GRPO both with it, and GRPO with it against GRPO with
+# the 0/1 reward. Paired by seed on the seeds both arms have; descriptive intervals only: no verdict, no
+# multiplicity correction.
 
 # %%
 exploratory = experiment.comparison_table(results)
