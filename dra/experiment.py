@@ -310,10 +310,21 @@ def arm_table(results: Sequence[dict[str, Any]], metrics_: Sequence[str] = METRI
     return pd.DataFrame(rows).set_index("arm").reindex([label for label in ARM_LABELS.values() if label in present])
 
 
+def metric_value(evaluation: dict[str, Any], metric: str) -> Any:
+    """`evaluation[metric]`, where "<key>/<name>" reads one entry of a nested table (for example
+    "accuracy_by_home_type/plus_one"); None when the evaluation has no such value."""
+    key, _, name = metric.partition("/")
+    value = evaluation.get(key)
+    if name:
+        return value.get(name) if isinstance(value, dict) else None
+    return value
+
+
 def _paired(results: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(arm values, baseline values) of `metric` on the seeds both have, in seed order."""
-    by = {(r["arm"], r["seed"]): r["evaluation"][metric] for r in results
-          if r["arm"] in (arm, baseline) and metric in r["evaluation"]}
+    """(arm values, baseline values) of `metric` (see `metric_value`) on the seeds both have, in seed order."""
+    values = {(r["arm"], r["seed"]): metric_value(r["evaluation"], metric) for r in results
+              if r["arm"] in (arm, baseline)}
+    by = {key: value for key, value in values.items() if value is not None}
     seeds = sorted({s for (a, s) in by if a == arm} & {s for (a, s) in by if a == baseline})
     return (np.array([by[(arm, s)] for s in seeds], dtype=float),
             np.array([by[(baseline, s)] for s in seeds], dtype=float))
@@ -388,6 +399,22 @@ def comparison_table(results: Sequence[dict[str, Any]],
         {"comparison": comparison_label(arm, baseline), "metric": metric,
          **difference_columns(compare_arms(results, arm, baseline, metric))}
         for arm, baseline, metric in rows if {arm, baseline} <= present])
+
+
+# The pre-registration's secondary endpoints, as paired differences (besides pass@k, which has its own figure).
+SECONDARY_METRICS = ("pass@1", "pass@16", "strategy_entropy", "home_share", "distinct_correct_strategies",
+                     "accuracy_at_home", "accuracy_off_home")
+
+
+def secondary_table(results: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]] | None = None,
+                    metrics_: Sequence[str] = SECONDARY_METRICS) -> pd.DataFrame:
+    """`comparison_table` over every (arm, baseline) of the pre-registered claims (or `pairs`) and every
+    secondary endpoint, accuracy per home type included ("accuracy_by_home_type/<type>"). Exploratory: paired
+    intervals, no verdict, no multiplicity correction."""
+    pairs = list(dict.fromkeys((arm, baseline) for _, arm, baseline, _ in CLAIMS)) if pairs is None else pairs
+    home_types = sorted({t for r in results for t in r["evaluation"].get("accuracy_by_home_type", {})})
+    names = [*metrics_, *(f"accuracy_by_home_type/{t}" for t in home_types)]
+    return comparison_table(results, [(arm, baseline, name) for arm, baseline in pairs for name in names])
 
 
 def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> pd.DataFrame:

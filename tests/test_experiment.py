@@ -88,6 +88,24 @@ def test_comparison_table_pairs_by_seed_and_skips_absent_arms():
     assert row["p_value"] == pytest.approx(stats.ttest_rel([0.46, 0.43], [0.45, 0.44]).pvalue)
 
 
+def test_secondary_table_pairs_nested_per_type_accuracy_by_seed():
+    results = []
+    for seed, (g, d) in enumerate([(0.30, 0.50), (0.20, 0.25), (0.40, 0.40)]):
+        for arm, value in (("grpo", g), ("dra_grpo", d)):
+            results.append({"arm": arm, "seed": seed, "evaluation": {
+                "pass@1": value, "accuracy_by_home_type": {"grid": value / 2, "plus_one": 1 - value}}})
+    results.append({"arm": "dra_grpo", "seed": 3, "evaluation": {"pass@1": 0.9, "accuracy_by_home_type": {}}})
+    table = experiment.secondary_table(results, pairs=[("dra_grpo", "grpo")], metrics_=["pass@1"])
+    assert list(table.metric) == ["pass@1", "accuracy_by_home_type/grid", "accuracy_by_home_type/plus_one"]
+    assert (table.seeds == 3).all()  # seed 3 has no GRPO run: unpaired, left out
+    differences = np.array([0.20, 0.05, 0.0])
+    by_metric = table.set_index("metric")["mean"]
+    assert by_metric["pass@1"] == pytest.approx(differences.mean())
+    assert by_metric["accuracy_by_home_type/grid"] == pytest.approx(differences.mean() / 2)
+    assert by_metric["accuracy_by_home_type/plus_one"] == pytest.approx(-differences.mean())
+    assert experiment.metric_value({"pass@1": 0.3}, "accuracy_by_home_type/grid") is None
+
+
 def test_every_compared_arm_is_a_recipe_arm():
     """comparison_table and claims_table skip arms without results, so a misspelt arm would drop rows silently."""
     from dra import recipes

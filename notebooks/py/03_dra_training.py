@@ -150,6 +150,21 @@ if len(results):
     show_table(power, digits=4, index=False, title="Power rule per primary comparison")
 
 # %% [markdown]
+# **Secondary endpoints** (pre-registered, exploratory): for each comparison in the claims, the paired difference
+# of every secondary readout, accuracy per home type included, with its 95% t-interval over seeds. No verdict, no
+# multiplicity correction; pass@k for every k is the figure below.
+
+# %%
+secondary = experiment.secondary_table(results)
+if len(secondary):
+    save_table(secondary.set_index(["comparison", "metric"]), f"03_secondary_{profile}", profile)
+    cells = secondary.assign(cell=[f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in
+                                   zip(secondary["mean"], secondary["low"], secondary["high"])])
+    show_table(cells.pivot(index="metric", columns="comparison", values="cell").reindex(index=secondary.metric.unique(),
+                                                                                        columns=secondary.comparison.unique()),
+               title="Secondary endpoints: paired difference [95% t-interval over seeds]")
+
+# %% [markdown]
 # **Exploratory, outside the pre-registered claims** (`experiment.EXPLORATORY_PAIRS`): the arms the
 # pre-registration runs without a verdict rule. The oracle strategy partition (DRA with perfect embeddings)
 # against DRA-GRPO and GRPO; the entropy bonus against GRPO; DRA-GRPO with the policy's own hidden states as the
@@ -169,6 +184,7 @@ if len(results):
                                           "claims": claims.to_dict(orient="records"), "missing": missing,
                                           "world_check": world.reset_index().to_dict(orient="records"),
                                           "exploratory": exploratory.to_dict(orient="records"),
+                                          "secondary": secondary.to_dict(orient="records"),
                                           "power_rule": power.astype(object).to_dict(orient="records")}, profile)
 
 # %%
