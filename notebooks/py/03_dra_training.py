@@ -101,28 +101,44 @@ world = experiment.world_check(results)
 if len(world):
     show_table(world, title="RL arm - base policy, test pass@1")
 
+# %% [markdown]
+# **Training curves**, one figure per question so that no panel holds more than six arms: the paper's four arms;
+# the Dr. GRPO controls (is DRA-Dr. GRPO a step-size change?); the GRPO controls (shuffled weights, the oracle
+# partition, the entropy bonus, the policy embedder); and the paper's reward against the 0/1 reward. Each arm
+# keeps its colour in every figure.
+
 # %%
-curves = experiment.curves_frame(results)
+curve_figures = {
+    "03_training_curves": ["grpo", "dr_grpo", "dra_grpo", "dra_dr_grpo"],
+    "03_training_curves_dr_grpo_controls": ["dr_grpo", "dra_dr_grpo", "dra_dr_grpo_meannorm", "dr_grpo_scale"],
+    "03_training_curves_grpo_controls": ["grpo", "dra_grpo", "dra_grpo_shuffled", "dra_grpo_oracle", "grpo_entropy",
+                                         "dra_grpo_policy_embed"],
+    "03_training_curves_paper_reward": ["grpo", "grpo_paper_reward", "dra_grpo_paper_reward"],
+}
 panels = [("mini/accuracy", "accuracy of the sampled completions"), ("mini/home_share", "share using the home strategy"),
           ("mini/strategy_entropy", "strategy entropy (bits)"), ("groups/zero_variance_share", "groups with equal rewards"),
           ("groups/zero_variance_abs_advantage", "|advantage| in equal-reward groups"), ("groups/abs_advantage", "mean |advantage|")]
-labels = list(dict.fromkeys(curves.arm)) if len(curves) else []
-colors = dict(zip(labels, plt.cm.tab20.colors))
-if len(curves):
+curves = experiment.curves_frame(results)
+palette = plt.cm.tab20.colors[::2] + plt.cm.tab20.colors[1::2]  # ten distinct colours first, then their light tones
+colors = dict(zip(experiment.ARM_LABELS.values(), palette))
+for name, arms in curve_figures.items():
+    labels = [label for label in (experiment.ARM_LABELS[a] for a in arms) if label in set(curves.arm)]
+    if len(labels) < 2:  # nothing to compare yet
+        continue
     fig, axes = plt.subplots(2, 3, figsize=(16, 8))
     for ax, (metric, title) in zip(axes.flat, panels):
-        data = curves[curves.metric == metric]
-        for arm, by_arm in data.groupby("arm", sort=False):
+        for arm in labels:
+            by_arm = curves[(curves.arm == arm) & (curves.metric == metric)]
             per_step = by_arm.pivot_table(index="step", columns="seed", values="value")
             smooth = per_step.rolling(10, min_periods=1).mean()
-            ax.plot(smooth.index, smooth.mean(axis=1), label=arm, color=colors[arm])
+            ax.plot(smooth.index, smooth.mean(axis=1), label=f"{arm} ({per_step.shape[1]} seeds)", color=colors[arm])
             ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), alpha=0.15, color=colors[arm])
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"Training curves, mean over seeds, band = min-max over seeds ({data_profile} profile; 10-step rolling mean)")
     fig.tight_layout()
-    save_figure(fig, "03_training_curves", profile)
+    save_figure(fig, name, profile)
     plt.show()
 
 # %% [markdown]
