@@ -230,3 +230,19 @@ def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
     extra = np.array([0.5 / 2.0, 2.0 / 2.0])  # extra seconds per step over GRPO's, in GRPO steps
     assert row.overhead == pytest.approx(extra.mean())
     assert row.overhead_ci_half_width == pytest.approx(stats.t.ppf(0.975, 1) * extra.std(ddof=1) / np.sqrt(2))
+
+
+def test_the_committed_mini_summary_is_what_the_committed_runs_give():
+    """The numbers README and notebook 03 quote (data/mini_training_summary_mini.json) are recomputed from the
+    committed run files: a summary left stale after new runs landed, or edited by hand, fails here."""
+    from dra.config import PROJECT_ROOT
+    from dra.reports import load_result
+    runs = [load_result(path=p) for p in sorted((PROJECT_ROOT / "data" / "mini_training" / "mini").glob("*.json"))]
+    runs = [r for r in runs if r.get("split", "test") == "test" and "evaluation" in r]
+    summary = load_result(path=PROJECT_ROOT / "data" / "mini_training_summary_mini.json")["result"]
+    columns = ["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]
+    recomputed = experiment.claims_table(runs)[columns]
+    committed = pd.DataFrame(summary["claims"])[columns]
+    pd.testing.assert_frame_equal(committed, recomputed, check_dtype=False, atol=1e-12)
+    arms = pd.DataFrame(summary["arms"]).set_index("arm")
+    pd.testing.assert_frame_equal(arms, experiment.arm_table(runs), check_dtype=False, atol=1e-12)

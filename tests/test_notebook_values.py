@@ -150,8 +150,15 @@ def test_training_summary_claims_and_overhead(run_notebook):
             assert claim["p_holm"] >= claim["p_value"] - TOL  # Holm only raises p-values
         if claim["low"] is not None:
             assert claim["low"] - TOL <= claim["mean"] <= claim["high"] + TOL
-    assert {row["comparison"] for row in summary["exploratory"]} == {  # every arm runs at smoke
-        "DRA-GRPO, policy embedder - DRA-GRPO", "DRA-GRPO, policy embedder - GRPO"}
+    # every arm runs at smoke, so every exploratory pair and every claim's comparison has a row
+    assert {row["comparison"] for row in summary["exploratory"]} == {
+        experiment.comparison_label(arm, baseline) for arm, baseline in experiment.EXPLORATORY_PAIRS}
+    secondary = pd.DataFrame(summary["secondary"])
+    assert set(secondary.comparison) == {row["comparison"] for row in summary["claims"]}
+    assert set(experiment.SECONDARY_METRICS) < set(secondary.metric)
+    assert secondary.metric.str.startswith("accuracy_by_home_type/").any()
+    defined = secondary.dropna(subset=["low", "high"])
+    assert ((defined["low"] - TOL <= defined["mean"]) & (defined["mean"] <= defined["high"] + TOL)).all()
     rows = recorded(run_notebook, "03", "dra_overhead")["result"]
     grpo = next(row for row in rows if row["configuration"] == "GRPO")
     for row in rows:
