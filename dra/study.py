@@ -36,6 +36,7 @@ from dra import checks, rewards
 from dra.config import cache_dir
 from dra.data import load
 from dra.generation import sample_groups
+from dra.kernels import adjust_rewards, group_advantages
 from dra.io import atomic_path, config_key, folder_fingerprint, package_versions, read_json, text_digest, write_json
 from dra.rewards import PAPER_REWARD_WEIGHTS, cosine_value, well_formatted
 from dra.stats import (LEVEL, Interval, PooledEffect, as_vector, cluster_bootstrap_interval, pool_effects,
@@ -215,6 +216,43 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     fmt = np.array([[float(well_formatted(t)) for t in group] for group in completions])
     format_weight, cosine_weight = PAPER_REWARD_WEIGHTS
     return format_weight * fmt + cosine_weight * values
+
+
+def all_wrong_advantages(sg: StudyGroups, embeddings: np.ndarray, labels: Sequence[Sequence[Any]],
+                         rewards_: Sequence[str] = ("paper", "accuracy")) -> list[dict[str, Any]]:
+    """Where GRPO and DRA-GRPO push inside groups whose completions are all wrong (finding 3 of the mini world).
+
+    For each reward and each label (for example the mini world's strategy of each completion, (P, G) like the
+    texts): how many completions of all-wrong groups carry it, and their mean advantage under GRPO and under
+    DRA-GRPO (TRL's std-normalised group advantages, `dra.kernels`; DRA with its defaults, MiniLM-style
+    `embeddings` of shape (P, G, D)). Under the 0/1 accuracy reward every such group is flat and every advantage
+    is 0. Under the paper's reward a well-formatted wrong answer earns a positive total (1 x format + 2 x a
+    cosine term near 0), so the group's spread is length noise that std normalisation blows up, and DRA moves
+    those advantages toward the completions least like the others: a push toward distinct wrong answers.
+    """
+    correct = np.asarray(sg.correct, dtype=bool)
+    labels = np.asarray(labels, dtype=object)
+    embeddings = np.asarray(embeddings)
+    if labels.shape != correct.shape or embeddings.shape[:2] != correct.shape:
+        raise ValueError(f"labels {labels.shape} and embeddings {embeddings.shape[:2]} must have the groups' "
+                         f"(P, G) shape {correct.shape}.")
+    wrong = ~correct.any(axis=1)
+    g = correct.shape[1]
+    rows = []
+    for reward in rewards_:
+        totals = group_rewards(sg.groups, correct, reward)[wrong].reshape(-1)
+        if not len(totals):
+            continue
+        vectors = embeddings[wrong].reshape(len(totals), -1)
+        grpo = group_advantages(totals, g)
+        dra_grpo = group_advantages(adjust_rewards(totals, vectors, g), g)
+        flat_labels = labels[wrong].reshape(-1)
+        for label in sorted(set(flat_labels), key=str):
+            chosen = flat_labels == label
+            rows.append({"reward": reward, "label": label, "completions": int(chosen.sum()),
+                         "GRPO advantage": float(grpo[chosen].mean()),
+                         "DRA-GRPO advantage": float(dra_grpo[chosen].mean())})
+    return rows
 
 
 def _cosine_values(correct: np.ndarray, lengths: np.ndarray, max_len: int) -> np.ndarray:

@@ -105,6 +105,10 @@ def test_study_effects_and_the_mini_policy_shares(run_notebook):
     shares = result["mini_strategy_shares"]
     assert all(in_unit(v) for v in shares.values()) and sum(shares.values()) == pytest.approx(1.0)
     assert in_unit(result["mini_pass_at_1"])
+    for row in result["mini_all_wrong_advantages"]:  # a 0/1 reward gives an all-wrong group no advantage at all
+        assert row["completions"] > 0
+        if row["reward"] == "accuracy":
+            assert row["GRPO advantage"] == 0 and row["DRA-GRPO advantage"] == 0
 
 
 # ------------------------------------------------------------------------------------------- 02: the kernel

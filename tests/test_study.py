@@ -552,3 +552,34 @@ def test_precomputed_distances_give_the_same_tests_and_are_checked(monkeypatch):
     alone = study.run_study(sg.groups, sg.correct, emb, "paper")[0].as_dict()
     row = rows[2 * (len(study.REWARDS) + 1) + study.REWARDS.index("paper")]  # G = 6, embedder a, reward paper
     assert row == {"scale": sg.scale, "G": 6, "embedder": "a", "reward": "paper", **alone}
+
+
+def test_all_wrong_advantages_against_a_hand_computation():
+    """Group 0 is all wrong (two copies of one answer and a distinct one); group 1 has a right answer and is left
+    out. Paper totals from the reward functions, TRL's advantage (r - mean) / (unbiased std + 1e-4), and graph-cut
+    weights by hand: the copies have similarity 1 to each other and 0 to the distinct answer, so w = 1/2, 1/2, 1."""
+    wrong = ["<think>\nshort\n</think>\n<answer> \\boxed{6} </answer>",
+             "<think>\nshort too\n</think>\n<answer> \\boxed{6} </answer>",
+             "<think>\nsomething else\n</think>\n<answer> \\boxed{7} </answer>"]
+    mixed = ["<think>\nx\n</think>\n<answer> \\boxed{5} </answer>"] + wrong[:2]
+    sg = study.StudyGroups("test", [wrong, mixed], np.array([[False] * 3, [True, False, False]]))
+    copy, other = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    embeddings = np.array([[copy, copy, other], [copy, other, copy]])
+    labels = [["copy", "copy", "other"], ["right", "copy", "other"]]
+    rows = {(r["reward"], r["label"]): r for r in study.all_wrong_advantages(sg, embeddings, labels)}
+    assert set(rows) == {("paper", "copy"), ("paper", "other"), ("accuracy", "copy"), ("accuracy", "other")}
+
+    def advantages(r):
+        return (r - r.mean()) / (r.std(ddof=1) + 1e-4)
+
+    totals = np.array(paper_reward(wrong, answer=["5"] * 3))
+    assert (totals > 0).all()  # well-formatted wrong answers earn a positive total
+    grpo, dra_grpo = advantages(totals), advantages(totals * np.array([0.5, 0.5, 1.0]))
+    assert rows[("paper", "copy")]["completions"] == 2
+    assert rows[("paper", "copy")]["GRPO advantage"] == pytest.approx(grpo[:2].mean(), abs=1e-6)
+    assert rows[("paper", "other")]["DRA-GRPO advantage"] == pytest.approx(dra_grpo[2], abs=1e-6)
+    assert rows[("paper", "other")]["DRA-GRPO advantage"] > 0  # DRA pushes toward the distinct wrong answer
+    assert all(rows[("accuracy", label)][k] == 0 for label in ("copy", "other")
+               for k in ("GRPO advantage", "DRA-GRPO advantage"))
+    with pytest.raises(ValueError, match="must have the groups"):
+        study.all_wrong_advantages(sg, embeddings, [["copy"] * 3])

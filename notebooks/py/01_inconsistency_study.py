@@ -139,6 +139,22 @@ save_figure(fig, "01_pvalues_mini", profile)
 plt.show()
 
 # %% [markdown]
+# **Where the paper's reward pushes in all-wrong groups** (the mini world's finding 3). In a group whose
+# completions are all wrong, a 0/1 reward gives every completion advantage 0. The paper's reward gives each a
+# positive total (1 for the format, about 0 for the cosine term), so the group's spread is length noise, which
+# std normalisation blows up, and DRA then moves the advantage toward the completions least like the rest:
+# toward distinct wrong answers. Mean advantage per strategy over the all-wrong groups of the base policy's
+# samples (G as above); the paper-reward training runs of notebook 03 show what this does over 240 steps.
+
+# %%
+wrong_rows = study.all_wrong_advantages(sub, mini_embeddings[settings.mini_embedders[0]][:, :group_size],
+                                        [[mini.parse_strategy(t) for t in g] for g in sub.groups])
+wrong_table = pd.DataFrame(wrong_rows)
+if len(wrong_table):
+    show_table(wrong_table, digits=3, index=False,
+               title=f"All-wrong groups ({(~sub.correct.any(axis=1)).sum()} of {len(sub.groups)}): mean advantage per strategy")
+
+# %% [markdown]
 # ## 3. The paper's scale (GPU)
 #
 # 3,000 prompts of the paper's training set (`knoveleng/open-rs`), 6 completions each from
@@ -310,7 +326,8 @@ plt.show()
 written = save_result("study", {"settings": settings.as_dict(), "group_size": group_size, "paper_share": study.PAPER_SHARE_SIGNIFICANT,
                                 "rows": table.to_dict(orient="records"), "effects": effects.to_dict(orient="records"),
                                 "timing_seconds": timer.seconds, "mini_pass_at_1": float(mini_groups.correct.mean()),
-                                "mini_strategy_shares": {str(k): float(v) for k, v in strategies.items()}}, profile, seed)
+                                "mini_strategy_shares": {str(k): float(v) for k, v in strategies.items()},
+                                "mini_all_wrong_advantages": wrong_rows}, profile, seed)
 print("written:", written.name)
 
 # %% [markdown]
