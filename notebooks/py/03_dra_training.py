@@ -204,18 +204,22 @@ if len(results):
                                           "power_rule": power.astype(object).to_dict(orient="records")}, profile)
 
 # %%
-comparisons = [("dra_grpo", "grpo"), ("dra_dr_grpo", "dr_grpo"), ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo")]
-fig, axes = plt.subplots(1, len(comparisons), figsize=(16, 3.6), sharey=True)
-for ax, (arm, base) in zip(axes, comparisons):
+# the claims' comparisons (the paper's two, then the controls'), then the oracle, the entropy bonus, the paper reward
+comparisons = list(dict.fromkeys((arm, base) for _, arm, base, _ in experiment.CLAIMS))
+comparisons += [("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"), ("dra_grpo_paper_reward", "grpo_paper_reward")]
+fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharey=True)
+for ax, (arm, base) in zip(axes.flat, comparisons):
     curve = experiment.pass_at_k_curve(results, arm, base)
     ax.axhline(0, color="gray", lw=0.8)
     if curve["mean"].isna().all():
         ax.text(0.5, 0.5, "no paired runs yet", transform=ax.transAxes, ha="center", color="gray")
     ax.plot(curve.index, curve["mean"], marker="o", ms=3)
     ax.fill_between(curve.index, curve["low"], curve["high"], alpha=0.25)
-    ax.set_title(experiment.comparison_label(arm, base), fontsize=9)
+    ax.set_title(f"{experiment.comparison_label(arm, base)} ({curve['seeds'].max()} seeds)", fontsize=9)
     ax.set_xlabel("k")
-axes[0].set_ylabel("pass@k difference (95% CI over seeds)")
+    ax.set_xlim(1, 16)
+for ax in axes[:, 0]:
+    ax.set_ylabel("pass@k difference (95% CI over seeds)")
 fig.tight_layout()
 save_figure(fig, "03_pass_at_k_differences", profile)
 plt.show()
