@@ -366,6 +366,8 @@ CLAIMS: tuple[tuple[str, str, str, str], ...] = (
     ("more than a step-size change", "dra_dr_grpo_meannorm", "dr_grpo", "pass@1"),
     ("the gain comes from redundancy", "dra_grpo", "dra_grpo_shuffled", "pass@1"),
 )
+# Each (arm, baseline) the claims compare, once, in the claims' order.
+CLAIM_PAIRS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((arm, baseline) for _, arm, baseline, _ in CLAIMS))
 PRIMARY_CLAIM = "DRA raises pass@1"  # the claim whose two comparisons share the Holm adjustment
 # The pre-registration computes no verdict before both arms of a comparison have this many seeds (Deviation 4).
 VERDICT_MIN_SEEDS = 8
@@ -406,12 +408,11 @@ SECONDARY_METRICS = ("pass@1", "pass@16", "strategy_entropy", "home_share", "dis
                      "accuracy_at_home", "accuracy_off_home")
 
 
-def secondary_table(results: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]] | None = None,
+def secondary_table(results: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]] = CLAIM_PAIRS,
                     metrics_: Sequence[str] = SECONDARY_METRICS) -> pd.DataFrame:
     """`comparison_table` over every (arm, baseline) of the pre-registered claims (or `pairs`) and every
     secondary endpoint, accuracy per home type included ("accuracy_by_home_type/<type>"). Exploratory: paired
     intervals, no verdict, no multiplicity correction."""
-    pairs = list(dict.fromkeys((arm, baseline) for _, arm, baseline, _ in CLAIMS)) if pairs is None else pairs
     home_types = sorted({t for r in results for t in r["evaluation"].get("accuracy_by_home_type", {})})
     names = [*metrics_, *(f"accuracy_by_home_type/{t}" for t in home_types)]
     return comparison_table(results, [(arm, baseline, name) for arm, baseline in pairs for name in names])

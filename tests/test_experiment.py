@@ -110,9 +110,7 @@ def test_every_compared_arm_is_a_recipe_arm():
     """comparison_table and claims_table skip arms without results, so a misspelt arm would drop rows silently."""
     from dra import recipes
     known = set(recipes.ARMS) | set(recipes.CONTROLS)
-    pairs = [(arm, baseline) for arm, baseline, _ in experiment.EXPLORATORY]
-    pairs += [(arm, baseline) for _, arm, baseline, _ in experiment.CLAIMS]
-    compared = {name for pair in pairs for name in pair}
+    compared = {name for pair in (*experiment.EXPLORATORY_PAIRS, *experiment.CLAIM_PAIRS) for name in pair}
     assert compared <= known, compared - known
     assert compared <= set(experiment.ARM_LABELS)
 

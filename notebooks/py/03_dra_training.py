@@ -205,8 +205,8 @@ if len(results):
 
 # %%
 # the claims' comparisons (the paper's two, then the controls'), then the oracle, the entropy bonus, the paper reward
-comparisons = list(dict.fromkeys((arm, base) for _, arm, base, _ in experiment.CLAIMS))
-comparisons += [("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"), ("dra_grpo_paper_reward", "grpo_paper_reward")]
+comparisons = [*experiment.CLAIM_PAIRS, ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"),
+               ("dra_grpo_paper_reward", "grpo_paper_reward")]
 fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharey=True)
 for ax, (arm, base) in zip(axes.flat, comparisons):
     curve = experiment.pass_at_k_curve(results, arm, base)
