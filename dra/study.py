@@ -255,6 +255,21 @@ def all_wrong_advantages(sg: StudyGroups, embeddings: np.ndarray, labels: Sequen
     return rows
 
 
+def distinct_correct_groups(sg: StudyGroups, labels: Sequence[Sequence[Any]]) -> dict[str, int]:
+    """How many groups could DRA-GRPO change at all under a 0/1 reward. Counts the groups, the mixed ones (some
+    right, some wrong), and the mixed ones whose correct completions carry two or more distinct `labels` (the
+    mini world's strategies). Under std normalisation, rewards {0, w} give the same advantages as {0, 1} when
+    every correct completion has the same weight w, so even a perfect partition (the oracle control) changes
+    only the groups counted last (and all-right groups whose weights differ)."""
+    correct = np.asarray(sg.correct, dtype=bool)
+    labels = np.asarray(labels, dtype=object)
+    if labels.shape != correct.shape:
+        raise ValueError(f"labels {labels.shape} must have the groups' (P, G) shape {correct.shape}.")
+    mixed = correct.any(axis=1) & ~correct.all(axis=1)
+    distinct = np.array([len(set(row[ok])) >= 2 for row, ok in zip(labels, correct)], dtype=bool)
+    return {"groups": len(correct), "mixed": int(mixed.sum()), "mixed_with_distinct_correct": int((mixed & distinct).sum())}
+
+
 def _cosine_values(correct: np.ndarray, lengths: np.ndarray, max_len: int) -> np.ndarray:
     """`cosine_value` of every (correct, length), called once per distinct pair: lengths repeat a lot, and each
     call checks its arguments, which took most of the study's Spearman tests (the values are the function's)."""

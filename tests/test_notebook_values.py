@@ -109,6 +109,8 @@ def test_study_effects_and_the_mini_policy_shares(run_notebook):
         assert row["completions"] > 0
         if row["reward"] == "accuracy":
             assert row["GRPO advantage"] == 0 and row["DRA-GRPO advantage"] == 0
+    counts = result["mini_distinct_correct_groups"]
+    assert 0 <= counts["mixed_with_distinct_correct"] <= counts["mixed"] <= counts["groups"]
 
 
 # ------------------------------------------------------------------------------------------- 02: the kernel

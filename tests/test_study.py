@@ -583,3 +583,14 @@ def test_all_wrong_advantages_against_a_hand_computation():
                for k in ("GRPO advantage", "DRA-GRPO advantage"))
     with pytest.raises(ValueError, match="must have the groups"):
         study.all_wrong_advantages(sg, embeddings, [["copy"] * 3])
+
+
+def test_distinct_correct_groups_counts_mixed_groups_with_two_correct_labels():
+    sg = study.StudyGroups("test", [["x"] * 3] * 4, np.array([[True, True, False],     # mixed, one correct label
+                                                             [True, True, False],     # mixed, two correct labels
+                                                             [False, False, False],   # all wrong
+                                                             [True, True, True]]))    # all right
+    labels = [["a", "a", "b"], ["a", "b", "b"], ["a", "b", "c"], ["a", "b", "c"]]
+    assert study.distinct_correct_groups(sg, labels) == {"groups": 4, "mixed": 2, "mixed_with_distinct_correct": 1}
+    with pytest.raises(ValueError, match="must have the groups"):
+        study.distinct_correct_groups(sg, labels[:2])

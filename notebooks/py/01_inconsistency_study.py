@@ -145,14 +145,21 @@ plt.show()
 # std normalisation blows up, and DRA then moves the advantage toward the completions least like the rest:
 # toward distinct wrong answers. Mean advantage per strategy over the all-wrong groups of the base policy's
 # samples (G as above); the paper-reward training runs of notebook 03 show what this does over 240 steps.
+#
+# The last line counts the groups DRA-GRPO can change at all under the 0/1 reward: with std-normalised
+# advantages, rewards {0, w} give the same advantages as {0, 1} when every correct completion has the same
+# weight, so only mixed groups whose correct completions use different strategies are left.
 
 # %%
-wrong_rows = study.all_wrong_advantages(sub, mini_embeddings[settings.mini_embedders[0]][:, :group_size],
-                                        [[mini.parse_strategy(t) for t in g] for g in sub.groups])
+sub_strategies = [[mini.parse_strategy(t) for t in g] for g in sub.groups]
+wrong_rows = study.all_wrong_advantages(sub, mini_embeddings[settings.mini_embedders[0]][:, :group_size], sub_strategies)
 wrong_table = pd.DataFrame(wrong_rows)
 if len(wrong_table):
     show_table(wrong_table, digits=3, index=False,
                title=f"All-wrong groups ({(~sub.correct.any(axis=1)).sum()} of {len(sub.groups)}): mean advantage per strategy")
+# Under the 0/1 reward, what could DRA-GRPO change at all? Only mixed groups whose correct completions differ.
+distinct_correct = study.distinct_correct_groups(sub, sub_strategies)
+print("groups whose correct completions use two or more strategies:", distinct_correct)
 
 # %% [markdown]
 # ## 3. The paper's scale (GPU)
@@ -327,7 +334,8 @@ written = save_result("study", {"settings": settings.as_dict(), "group_size": gr
                                 "rows": table.to_dict(orient="records"), "effects": effects.to_dict(orient="records"),
                                 "timing_seconds": timer.seconds, "mini_pass_at_1": float(mini_groups.correct.mean()),
                                 "mini_strategy_shares": {str(k): float(v) for k, v in strategies.items()},
-                                "mini_all_wrong_advantages": wrong_rows}, profile, seed)
+                                "mini_all_wrong_advantages": wrong_rows, "mini_distinct_correct_groups": distinct_correct},
+                                profile, seed)
 print("written:", written.name)
 
 # %% [markdown]
