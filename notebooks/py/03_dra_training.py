@@ -131,7 +131,8 @@ for name, arms in curve_figures.items():
             by_arm = curves[(curves.arm == arm) & (curves.metric == metric)]
             per_step = by_arm.pivot_table(index="step", columns="seed", values="value")
             smooth = per_step.rolling(10, min_periods=1).mean()
-            ax.plot(smooth.index, smooth.mean(axis=1), label=f"{arm} ({per_step.shape[1]} seeds)", color=colors[arm])
+            n = per_step.shape[1]
+            ax.plot(smooth.index, smooth.mean(axis=1), label=f"{arm} ({n} seed{'' if n == 1 else 's'})", color=colors[arm])
             ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), alpha=0.15, color=colors[arm])
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
@@ -215,7 +216,8 @@ for ax, (arm, base) in zip(axes.flat, comparisons):
         ax.text(0.5, 0.5, "no paired runs yet", transform=ax.transAxes, ha="center", color="gray")
     ax.plot(curve.index, curve["mean"], marker="o", ms=3)
     ax.fill_between(curve.index, curve["low"], curve["high"], alpha=0.25)
-    ax.set_title(f"{experiment.comparison_label(arm, base)} ({curve['seeds'].max()} seeds)", fontsize=9)
+    n = curve["seeds"].max()
+    ax.set_title(f"{experiment.comparison_label(arm, base)} ({n} seed{'' if n == 1 else 's'})", fontsize=9)
     ax.set_xlabel("k")
     ax.set_xlim(1, 16)
 for ax in axes[:, 0]:
