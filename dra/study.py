@@ -218,6 +218,15 @@ def group_rewards(completions: Sequence[Sequence[str]], correct, reward: str, ma
     return format_weight * fmt + cosine_weight * values
 
 
+def _correct_and_labels(sg: StudyGroups, labels: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The groups' (P, G) correctness and `labels` as arrays, the labels checked to have that shape."""
+    correct = np.asarray(sg.correct, dtype=bool)
+    labels = np.asarray(labels, dtype=object)
+    if labels.shape != correct.shape:
+        raise ValueError(f"labels {labels.shape} must have the groups' (P, G) shape {correct.shape}.")
+    return correct, labels
+
+
 def all_wrong_advantages(sg: StudyGroups, embeddings: np.ndarray, labels: Sequence[Sequence[Any]],
                          rewards_: Sequence[str] = ("paper", "accuracy")) -> list[dict[str, Any]]:
     """Where GRPO and DRA-GRPO push inside groups whose completions are all wrong (finding 3 of the mini world).
@@ -230,12 +239,10 @@ def all_wrong_advantages(sg: StudyGroups, embeddings: np.ndarray, labels: Sequen
     cosine term near 0), so the group's spread is length noise that std normalisation blows up, and DRA moves
     those advantages toward the completions least like the others: a push toward distinct wrong answers.
     """
-    correct = np.asarray(sg.correct, dtype=bool)
-    labels = np.asarray(labels, dtype=object)
+    correct, labels = _correct_and_labels(sg, labels)
     embeddings = np.asarray(embeddings)
-    if labels.shape != correct.shape or embeddings.shape[:2] != correct.shape:
-        raise ValueError(f"labels {labels.shape} and embeddings {embeddings.shape[:2]} must have the groups' "
-                         f"(P, G) shape {correct.shape}.")
+    if embeddings.shape[:2] != correct.shape:
+        raise ValueError(f"embeddings {embeddings.shape[:2]} must have the groups' (P, G) shape {correct.shape}.")
     wrong = ~correct.any(axis=1)
     g = correct.shape[1]
     rows = []
@@ -261,10 +268,7 @@ def distinct_correct_groups(sg: StudyGroups, labels: Sequence[Sequence[Any]]) ->
     mini world's strategies). Under std normalisation, rewards {0, w} give the same advantages as {0, 1} when
     every correct completion has the same weight w, so even a perfect partition (the oracle control) changes
     only the groups counted last (and all-right groups whose weights differ)."""
-    correct = np.asarray(sg.correct, dtype=bool)
-    labels = np.asarray(labels, dtype=object)
-    if labels.shape != correct.shape:
-        raise ValueError(f"labels {labels.shape} must have the groups' (P, G) shape {correct.shape}.")
+    correct, labels = _correct_and_labels(sg, labels)
     mixed = correct.any(axis=1) & ~correct.all(axis=1)
     distinct = np.array([len(set(row[ok])) >= 2 for row, ok in zip(labels, correct)], dtype=bool)
     return {"groups": len(correct), "mixed": int(mixed.sum()), "mixed_with_distinct_correct": int((mixed & distinct).sum())}

@@ -121,8 +121,9 @@ panels = [("mini/accuracy", "accuracy of the sampled completions"), ("mini/home_
 curves = experiment.curves_frame(results)
 palette = plt.cm.tab20.colors[::2] + plt.cm.tab20.colors[1::2]  # ten distinct colours first, then their light tones
 colors = dict(zip(experiment.ARM_LABELS.values(), palette))
+with_curves = set(curves.arm)
 for name, arms in curve_figures.items():
-    labels = [label for label in (experiment.ARM_LABELS[a] for a in arms) if label in set(curves.arm)]
+    labels = [label for label in (experiment.ARM_LABELS[a] for a in arms) if label in with_curves]
     if len(labels) < 2:  # nothing to compare yet
         continue
     fig, axes = plt.subplots(2, 3, figsize=(16, 8))
