@@ -481,13 +481,14 @@ def world_check(results: Sequence[dict[str, Any]], arms: Sequence[str] = ("grpo"
                 metric: str = "pass@1") -> pd.DataFrame:
     """Does RL help at all in this world? Per arm: its test `metric` minus the base policy's, per seed, with a
     95% t-interval over seeds (the base policy is one fixed model, so the difference varies only with the RL
-    seed). The pre-registration's goal: GRPO at least +5 points with the interval above 0."""
+    seed). The pre-registration's goal: GRPO at least +5 points with the interval above 0. `metric` may name a
+    nested entry (`metric_value`), for example "accuracy_by_home_type/plus_five": the same check on one kind."""
     base = [r for r in results if r["arm"] == "base"]
     rows = {}
     if base:
-        reference = base[0]["evaluation"][metric]
+        reference = metric_value(base[0]["evaluation"], metric)
         for arm in arms:
-            values = [r["evaluation"][metric] - reference for r in results if r["arm"] == arm]
+            values = [metric_value(r["evaluation"], metric) - reference for r in results if r["arm"] == arm]
             if values:
                 interval = t_interval(values)
                 rows[ARM_LABELS[arm]] = {"base": reference, "mean difference": interval.estimate,

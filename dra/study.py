@@ -274,6 +274,34 @@ def distinct_correct_groups(sg: StudyGroups, labels: Sequence[Sequence[Any]]) ->
     return {"groups": len(correct), "mixed": int(mixed.sum()), "mixed_with_distinct_correct": int((mixed & distinct).sum())}
 
 
+def advantage_by_stratum(sg: StudyGroups, labels: Sequence[Sequence[Any]], strata: Sequence[Any]) -> list[dict[str, Any]]:
+    """Where GRPO's 0/1-reward signal points, stratum by stratum (the mini world's routing question).
+
+    `labels` (P, G) name each completion's strategy, `strata` (P,) each prompt's kind (for example its home
+    strategy). For each stratum and label: the share of the stratum's completions that carry the label, and the
+    sum of their GRPO advantages (TRL's std-normalised group advantages under the 0/1 reward) per group of the
+    stratum. Advantages sum to zero in every group, so a label's sum is, to first order, the push the policy
+    gradient gives its logit in that stratum: a policy that picks strategies without looking at the kind (equal
+    shares in every stratum) feels only the sum of these pushes over strata, and learning to route needs the
+    kind-dependent part. Also counts each stratum's groups and its mixed groups (the only ones with a signal).
+    """
+    correct, labels = _correct_and_labels(sg, labels)
+    strata = np.asarray(strata, dtype=object)
+    if strata.shape != correct.shape[:1]:
+        raise ValueError(f"strata {strata.shape} must give one value per group, ({correct.shape[0]},).")
+    advantages = group_advantages(correct.astype(float).reshape(-1), correct.shape[1]).reshape(correct.shape)
+    mixed = correct.any(axis=1) & ~correct.all(axis=1)
+    rows = []
+    for stratum in sorted(set(strata), key=str):
+        here = strata == stratum
+        for label in sorted(set(labels.reshape(-1)), key=str):
+            carried = labels[here] == label
+            rows.append({"stratum": stratum, "label": label, "groups": int(here.sum()), "mixed": int(mixed[here].sum()),
+                         "share": float(carried.mean()),
+                         "advantage per group": float(advantages[here][carried].sum() / here.sum())})
+    return rows
+
+
 def _cosine_values(correct: np.ndarray, lengths: np.ndarray, max_len: int) -> np.ndarray:
     """`cosine_value` of every (correct, length), called once per distinct pair: lengths repeat a lot, and each
     call checks its arguments, which took most of the study's Spearman tests (the values are the function's)."""

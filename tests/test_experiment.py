@@ -150,6 +150,9 @@ def test_world_check_is_the_arm_minus_the_base_with_a_t_interval_over_seeds():
     assert (row["low"], row["high"]) == pytest.approx(expected)
     assert "Dr. GRPO" not in experiment.world_check(results).index  # no runs, no row
     assert experiment.world_check(results[1:]).empty  # no base evaluation, nothing to compare with
+    nested = [{**r, "evaluation": {"accuracy_by_home_type": {"plus_five": r["evaluation"]["pass@1"] / 2}}} for r in results]
+    by_kind = experiment.world_check(nested, metric="accuracy_by_home_type/plus_five").loc["GRPO"]
+    assert by_kind["base"] == 0.10 and by_kind["mean difference"] == pytest.approx(0.055)  # one kind's accuracy
 
 
 def test_claims_table_applies_the_preregistered_rule():

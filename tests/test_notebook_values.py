@@ -111,6 +111,11 @@ def test_study_effects_and_the_mini_policy_shares(run_notebook):
             assert row["GRPO advantage"] == 0 and row["DRA-GRPO advantage"] == 0
     counts = result["mini_distinct_correct_groups"]
     assert 0 <= counts["mixed_with_distinct_correct"] <= counts["mixed"] <= counts["groups"]
+    by_kind = pd.DataFrame(result["mini_advantage_by_kind"])
+    assert by_kind.groupby("stratum")["groups"].first().sum() == counts["groups"]  # every group in one kind
+    assert by_kind.groupby("stratum")["mixed"].first().sum() == counts["mixed"]
+    assert np.allclose(by_kind.groupby("stratum")["share"].sum(), 1.0)
+    assert (by_kind.groupby("stratum")["advantage per group"].sum().abs() < 1e-6).all()  # zero-sum groups
 
 
 # ------------------------------------------------------------------------------------------- 02: the kernel
@@ -165,6 +170,9 @@ def test_training_summary_claims_and_overhead(run_notebook):
     assert secondary.metric.str.startswith("accuracy_by_home_type/").any()
     defined = secondary.dropna(subset=["low", "high"])
     assert ((defined["low"] - TOL <= defined["mean"]) & (defined["mean"] <= defined["high"] + TOL)).all()
+    by_kind = pd.DataFrame(summary["world_check_by_kind"])  # the world check on each home type's problems
+    assert set(by_kind["home type"]) == {"plus_one", "plus_five", "minus_one"} and set(by_kind.arm) == {"GRPO", "Dr. GRPO"}
+    assert all(in_unit(v) for v in by_kind.base)
     rows = recorded(run_notebook, "03", "dra_overhead")["result"]
     grpo = next(row for row in rows if row["configuration"] == "GRPO")
     for row in rows:

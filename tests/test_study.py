@@ -594,3 +594,25 @@ def test_distinct_correct_groups_counts_mixed_groups_with_two_correct_labels():
     assert study.distinct_correct_groups(sg, labels) == {"groups": 4, "mixed": 2, "mixed_with_distinct_correct": 1}
     with pytest.raises(ValueError, match="must have the groups"):
         study.distinct_correct_groups(sg, labels[:2])
+
+
+def test_advantage_by_stratum_against_a_hand_computation():
+    """Kind "A": one group of 3, right answers by "a" twice and a wrong "b", so TRL's advantages are
+    (1 - 2/3) / (s + 1e-4) for each "a" and (0 - 2/3) / (s + 1e-4) for "b", s = the unbiased std of (1, 1, 0);
+    kind "B": one all-wrong group (no signal) and one mixed group where "b" is right once."""
+    sg = study.StudyGroups("test", [["x"] * 3] * 3, np.array([[True, True, False],
+                                                              [False, False, False],
+                                                              [False, True, False]]))
+    labels = [["a", "a", "b"], ["a", "a", "a"], ["a", "b", "a"]]
+    rows = {(r["stratum"], r["label"]): r for r in study.advantage_by_stratum(sg, labels, ["A", "B", "B"])}
+    s = np.std([1.0, 1.0, 0.0], ddof=1) + 1e-4
+    assert rows[("A", "a")]["advantage per group"] == pytest.approx(2 * (1 / 3) / s, abs=1e-6)
+    assert rows[("A", "b")]["advantage per group"] == pytest.approx(-(2 / 3) / s, abs=1e-6)
+    assert rows[("B", "b")]["advantage per group"] == pytest.approx((2 / 3) / s / 2, abs=1e-6)  # one group of two
+    assert rows[("B", "a")]["advantage per group"] == pytest.approx(-(2 / 3) / s / 2, abs=1e-6)
+    assert rows[("B", "a")]["share"] == pytest.approx(5 / 6) and rows[("A", "b")]["share"] == pytest.approx(1 / 3)
+    assert (rows[("A", "a")]["groups"], rows[("A", "a")]["mixed"], rows[("B", "a")]["groups"], rows[("B", "a")]["mixed"]) == (1, 1, 2, 1)
+    for stratum in "AB":  # advantages sum to zero in every group, so over the labels of a stratum too
+        assert sum(rows[(stratum, label)]["advantage per group"] for label in "ab") == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="one value per group"):
+        study.advantage_by_stratum(sg, labels, ["A", "B"])

@@ -162,6 +162,22 @@ distinct_correct = study.distinct_correct_groups(sub, sub_strategies)
 print("groups whose correct completions use two or more strategies:", distinct_correct)
 
 # %% [markdown]
+# **Why GRPO does not learn to route** (the mini world's world check). Each kind of problem has its own exact
+# shortcut, but the base policy picks strategies without looking at the kind (the shares below are the same in
+# every row), because its demonstrations drew them independently of the problem. Under the 0/1 reward, the
+# advantage a strategy collects per group of a kind is, to first order, the push its logit gets there: plus-one
+# is pushed up on its own kind and down on the others. A policy that ignores the kind feels only the sum over
+# kinds, which is near zero for every strategy; routing needs the kind-dependent part, which 240 steps at the
+# chosen learning rate do not learn (notebook 03: accuracy per home type).
+
+# %%
+homes = [r["home_strategy"] for r in records]
+routing = pd.DataFrame(study.advantage_by_stratum(sub, sub_strategies, homes))
+routing["label"] = routing["label"].fillna("unparsed")
+routing_table = routing.pivot(index=["stratum", "groups", "mixed"], columns="label", values=["share", "advantage per group"])
+show_table(routing_table, digits=3, title=f"0/1 reward, G={group_size}: strategy share and GRPO advantage per group, by kind (named by its home strategy)")
+
+# %% [markdown]
 # ## 3. The paper's scale (GPU)
 #
 # 3,000 prompts of the paper's training set (`knoveleng/open-rs`), 6 completions each from
@@ -334,7 +350,8 @@ written = save_result("study", {"settings": settings.as_dict(), "group_size": gr
                                 "rows": table.to_dict(orient="records"), "effects": effects.to_dict(orient="records"),
                                 "timing_seconds": timer.seconds, "mini_pass_at_1": float(mini_groups.correct.mean()),
                                 "mini_strategy_shares": {str(k): float(v) for k, v in strategies.items()},
-                                "mini_all_wrong_advantages": wrong_rows, "mini_distinct_correct_groups": distinct_correct},
+                                "mini_all_wrong_advantages": wrong_rows, "mini_distinct_correct_groups": distinct_correct,
+                                "mini_advantage_by_kind": routing.to_dict(orient="records")},
                                 profile, seed)
 print("written:", written.name)
 

@@ -95,11 +95,20 @@ if len(table):
 # **World check** (not a claim about DRA): does RL raise test pass@1 over the SFT base policy at all? Per seed,
 # the arm minus the base policy, with a 95% t-interval over seeds. The pre-registered goal: GRPO +5 points or
 # more with the interval above 0.
+#
+#
+# The same check kind by kind (test accuracy on the problems of each home type) shows where GRPO's small change
+# comes from; notebook 01's table "GRPO advantage per group, by kind" says why it does not learn to route.
 
 # %%
 world = experiment.world_check(results)
 if len(world):
     show_table(world, title="RL arm - base policy, test pass@1")
+kinds = sorted(next((r["evaluation"].get("accuracy_by_home_type", {}) for r in results if r["arm"] == "base"), {}))
+world_by_kind = pd.concat({kind: experiment.world_check(results, metric=f"accuracy_by_home_type/{kind}") for kind in kinds},
+                          names=["home type", "arm"]) if kinds else pd.DataFrame()
+if len(world_by_kind):
+    show_table(world_by_kind, title="RL arm - base policy, test accuracy on each home type")
 
 # %% [markdown]
 # **Training curves**, one figure per question so that no panel holds more than six arms: the paper's four arms;
@@ -201,6 +210,7 @@ if len(results):
     save_result("mini_training_summary", {"arms": table.reset_index().to_dict(orient="records"),
                                           "claims": claims.to_dict(orient="records"), "missing": missing,
                                           "world_check": world.reset_index().to_dict(orient="records"),
+                                          "world_check_by_kind": world_by_kind.reset_index().to_dict(orient="records"),
                                           "exploratory": exploratory.to_dict(orient="records"),
                                           "secondary": secondary.to_dict(orient="records"),
                                           "power_rule": power.astype(object).to_dict(orient="records")}, profile)
