@@ -237,9 +237,9 @@ def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, s
     rate), each read back from its results file when it is current; `report` is called with each result."""
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
-    seeds = settings.seeds if seeds is None else seeds
     results = [run_base(profile, settings.eval_prompts, split)] if base else []
-    grid = [Run.of(profile, arm, seed, overrides) for seed in seeds for arm in arms]
+    grid = [Run.of(profile, arm, seed, overrides) for seed in _seed_order(settings, arms, seeds)
+            for arm in arms if seeds is not None or seed in settings.seeds_of(arm)]
     for position, run in enumerate(grid, start=1):
         results.append(run_arm(run, settings.eval_prompts, split, run_label(run.arm, run.seed, (position, len(grid)))))
         if report is not None:
@@ -256,7 +256,6 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
-    seeds = settings.seeds if seeds is None else seeds
     if train_missing:
         return run_experiment(profile, arms, seeds), []
 
@@ -266,8 +265,17 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
 
     current = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
                if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
-    missing = [(arm, seed) for arm in arms for seed in seeds if (arm, seed) not in current]
+    missing = [(arm, seed) for arm in arms for seed in (settings.seeds_of(arm) if seeds is None else seeds)
+               if (arm, seed) not in current]
     return list(current.values()), missing
+
+
+def _seed_order(settings: profiles.ExperimentSettings, arms: Sequence[str], seeds: Sequence[int] | None) -> list[int]:
+    """`seeds`, or else every seed any of `arms` runs on (`ExperimentSettings.seeds_of`), ascending: the grid is
+    filled seed by seed."""
+    if seeds is not None:
+        return list(seeds)
+    return sorted({seed for arm in arms for seed in settings.seeds_of(arm)})
 
 
 def result_key(made_by: str, split: str, eval_prompts: int, profile: str | Profile) -> str:
@@ -736,8 +744,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 action.default = " ".join(map(str, action.default)) or "none"
             return super()._expand_help(action)
 
-    profile_seeds = "; ".join(f"{name}: {', '.join(map(str, profiles.get(name).mini_experiment().seeds))}"
-                              for name in EXPERIMENT_PROFILES)
+    def seeds_text(settings: profiles.ExperimentSettings) -> str:
+        exceptions = "; ".join(f"{arm}: {', '.join(map(str, seeds))}" for arm, seeds in settings.arm_seeds)
+        return ", ".join(map(str, settings.seeds)) + (f" ({exceptions})" if exceptions else "")
+
+    profile_seeds = "; ".join(f"{name}: {seeds_text(profiles.get(name).mini_experiment())}" for name in EXPERIMENT_PROFILES)
     parser = argparse.ArgumentParser(prog="python -m dra.experiment", description=inspect.cleandoc(main.__doc__),
                                      formatter_class=HelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),

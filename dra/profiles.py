@@ -140,10 +140,16 @@ class StudySettings:
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """The mini experiment's training seeds (the pre-registered 8 to start) and evaluation prompts per run."""
+    """The mini experiment's training seeds (the pre-registered 8 to start) and evaluation prompts per run;
+    `arm_seeds` gives the arms the pre-registration runs on other seeds their own (arm, seeds) pairs."""
 
     seeds: tuple[int, ...]
     eval_prompts: int
+    arm_seeds: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def seeds_of(self, arm: str) -> tuple[int, ...]:
+        """The seeds the experiment runs `arm` on."""
+        return dict(self.arm_seeds).get(arm, self.seeds)
 
 
 @dataclass(frozen=True)
@@ -267,8 +273,10 @@ PROFILES: dict[str, Profile] = {
         }),
         evaluation=EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),
         # 500 test prompts from distinct factor pairs x 16 samples (pass@k up to 16); seeds per the pre-registered
-        # power rule (8 to start, up to 20 for the primary comparisons).
-        experiment=ExperimentSettings(seeds=tuple(range(8)), eval_prompts=500),
+        # power rule (8 to start, up to 20 for the primary comparisons); the paper-reward arms (secondary) on 0-3.
+        experiment=ExperimentSettings(seeds=tuple(range(8)), eval_prompts=500,
+                                      arm_seeds=tuple((arm, tuple(range(4))) for arm in ("grpo_paper_reward",
+                                                                                        "dra_grpo_paper_reward"))),
         study=StudySettings(real_prompts=None, real_embedders=("minilm", "tfidf"), mini_prompts=3000,
                             mini_embedders=("minilm", "tfidf"), group_sizes=(4, 6, 8), max_group=8,
                             mini_max_new_tokens=160),

@@ -212,6 +212,23 @@ def test_grid_runs_are_labelled_with_arm_seed_and_position(monkeypatch):
                       "DRA-GRPO seed 1, run 4/4"]
 
 
+def test_arms_preregistered_on_fewer_seeds_run_and_count_as_missing_only_on_those(monkeypatch, tmp_path):
+    """The mini profile runs the paper-reward arms on seeds 0-3 (the pre-registration), every other arm on 0-7:
+    the default grid skips the others' extra seeds for them, and `collect` does not list them as missing;
+    explicit seeds override both."""
+    mini = experiment.profiles.get("mini").mini_experiment()
+    assert mini.seeds_of("grpo_paper_reward") == (0, 1, 2, 3) and mini.seeds_of("grpo") == tuple(range(8))
+    runs = []
+    monkeypatch.setattr(experiment, "run_arm", lambda run, *args, **kwargs: runs.append((run.arm, run.seed)) or {})
+    experiment.run_experiment("mini", ["grpo", "grpo_paper_reward"], base=False)
+    assert runs == [(arm, seed) for seed in range(8) for arm in ("grpo", "grpo_paper_reward") if arm == "grpo" or seed < 4]
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path))  # no results at all: everything is missing
+    _, missing = experiment.collect("mini", ["grpo", "grpo_paper_reward"], train_missing=False)
+    assert sorted(missing) == sorted(runs)
+    _, missing = experiment.collect("mini", ["grpo_paper_reward"], seeds=[6], train_missing=False)
+    assert missing == [("grpo_paper_reward", 6)]
+
+
 def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
     def steps(name, round_, seconds, embed=None):
         return [{"configuration": name, "round": round_, "step": i + 1, "seconds": s,
