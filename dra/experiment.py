@@ -238,8 +238,9 @@ def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, s
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     results = [run_base(profile, settings.eval_prompts, split)] if base else []
-    grid = [Run.of(profile, arm, seed, overrides) for seed in _seed_order(settings, arms, seeds)
-            for arm in arms if seeds is not None or seed in settings.seeds_of(arm)]
+    arm_seeds = _arm_seeds(settings, arms, seeds)
+    order = list(seeds) if seeds is not None else sorted({seed for chosen in arm_seeds.values() for seed in chosen})
+    grid = [Run.of(profile, arm, seed, overrides) for seed in order for arm in arms if seed in arm_seeds[arm]]
     for position, run in enumerate(grid, start=1):
         results.append(run_arm(run, settings.eval_prompts, split, run_label(run.arm, run.seed, (position, len(grid)))))
         if report is not None:
@@ -265,17 +266,15 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
 
     current = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
                if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
-    missing = [(arm, seed) for arm in arms for seed in (settings.seeds_of(arm) if seeds is None else seeds)
+    missing = [(arm, seed) for arm, chosen in _arm_seeds(settings, arms, seeds).items() for seed in chosen
                if (arm, seed) not in current]
     return list(current.values()), missing
 
 
-def _seed_order(settings: profiles.ExperimentSettings, arms: Sequence[str], seeds: Sequence[int] | None) -> list[int]:
-    """`seeds`, or else every seed any of `arms` runs on (`ExperimentSettings.seeds_of`), ascending: the grid is
-    filled seed by seed."""
-    if seeds is not None:
-        return list(seeds)
-    return sorted({seed for arm in arms for seed in settings.seeds_of(arm)})
+def _arm_seeds(settings: profiles.ExperimentSettings, arms: Sequence[str],
+               seeds: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
+    """Each arm's seeds: `seeds` for every arm when given, else the profile's (`ExperimentSettings.seeds_of`)."""
+    return {arm: tuple(seeds) if seeds is not None else settings.seeds_of(arm) for arm in arms}
 
 
 def result_key(made_by: str, split: str, eval_prompts: int, profile: str | Profile) -> str:
