@@ -227,6 +227,12 @@ def _correct_and_labels(sg: StudyGroups, labels: Sequence[Sequence[Any]]) -> tup
     return correct, labels
 
 
+def _mixed(correct: np.ndarray) -> np.ndarray:
+    """Which groups are mixed (some completions right, some wrong): under a 0/1 reward, the only groups with a
+    GRPO signal."""
+    return correct.any(axis=1) & ~correct.all(axis=1)
+
+
 def all_wrong_advantages(sg: StudyGroups, embeddings: np.ndarray, labels: Sequence[Sequence[Any]],
                          rewards_: Sequence[str] = ("paper", "accuracy")) -> list[dict[str, Any]]:
     """Where GRPO and DRA-GRPO push inside groups whose completions are all wrong (finding 3 of the mini world).
@@ -269,7 +275,7 @@ def distinct_correct_groups(sg: StudyGroups, labels: Sequence[Sequence[Any]]) ->
     every correct completion has the same weight w, so even a perfect partition (the oracle control) changes
     only the groups counted last (and all-right groups whose weights differ)."""
     correct, labels = _correct_and_labels(sg, labels)
-    mixed = correct.any(axis=1) & ~correct.all(axis=1)
+    mixed = _mixed(correct)
     distinct = np.array([len(set(row[ok])) >= 2 for row, ok in zip(labels, correct)], dtype=bool)
     return {"groups": len(correct), "mixed": int(mixed.sum()), "mixed_with_distinct_correct": int((mixed & distinct).sum())}
 
@@ -290,7 +296,7 @@ def advantage_by_stratum(sg: StudyGroups, labels: Sequence[Sequence[Any]], strat
     if strata.shape != correct.shape[:1]:
         raise ValueError(f"strata {strata.shape} must give one value per group, ({correct.shape[0]},).")
     advantages = group_advantages(correct.astype(float).reshape(-1), correct.shape[1]).reshape(correct.shape)
-    mixed = correct.any(axis=1) & ~correct.all(axis=1)
+    mixed = _mixed(correct)
     rows = []
     for stratum in sorted(set(strata), key=str):
         here = strata == stratum
