@@ -66,6 +66,13 @@ notebooks/executed/%_$(PROFILE).ipynb: notebooks/%.ipynb $(LIBRARY) | $(VENV)/.i
 # The tables read the training results.
 notebooks/executed/04_benchmark_tables_$(PROFILE).ipynb: notebooks/executed/03_dra_training_$(PROFILE).ipynb
 
+# Notebook 03 once more on the long-horizon grid (docs/preregistration_mini_long.md; the notebook's grid parameter):
+# its tables, figures and summary carry "_long", so it never overwrites the main grid's.
+LONG_GRID := notebooks/executed/03_dra_training_long_$(PROFILE).ipynb
+EXECUTED += $(LONG_GRID)
+$(LONG_GRID): notebooks/03_dra_training.ipynb $(LIBRARY) | $(VENV)/.installed
+	$(PY) scripts/run_notebook.py $< $@ $(PROFILE) grid=long
+
 # The notebooks run at the profile in their parameters cell (mini, the library's default); the message says how
 # to change it. Progress bars are widgets (ipywidgets); saving a notebook also updates its notebooks/py/ pair.
 lab: $(VENV)/.installed

@@ -231,7 +231,7 @@ def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> 
 
 
 def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
-                   base: bool = True, split: str = "test", overrides: dict[str, Any] | None = None,
+                   base: bool = True, split: str = "test", overrides: Mapping[str, Any] | None = None,
                    report: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The base evaluation and every (arm, seed) on `split` (with recipe `overrides`, e.g. a sweep's learning
     rate), each read back from its results file when it is current; `report` is called with each result."""
@@ -249,19 +249,23 @@ def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, s
 
 
 def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-            train_missing: bool = True) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
-    """(results, missing): the base evaluation and every (arm, seed) on the test split. With `train_missing`
-    each missing or stale run is trained and evaluated; without it only current results files are read, and
-    the (arm, seed) pairs without one are returned as `missing` (so a notebook can show a partial grid
-    without starting hours of training)."""
+            train_missing: bool = True, overrides: Mapping[str, Any] | None = None,
+            ) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+    """(results, missing): the base evaluation and every (arm, seed) with recipe `overrides` (a grid's, e.g. a
+    longer horizon) on the test split. With `train_missing` each missing or stale run is trained and evaluated;
+    without it only current results files are read, and the (arm, seed) pairs without one are returned as
+    `missing` (so a notebook can show a partial grid without starting hours of training). A results file counts
+    only when its key is the one these overrides make, so runs of other grids in the same folder never enter."""
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
+    overrides = dict(overrides or {})
     if train_missing:
-        return run_experiment(profile, arms, seeds), []
+        return run_experiment(profile, arms, seeds, overrides=overrides), []
 
     def current_key(r: dict[str, Any]) -> str:
-        made_by = base_model_key(profile) if r["arm"] == "base" else Run.of(profile, r["arm"], r["seed"]).key
+        made_by = (base_model_key(profile) if r["arm"] == "base"
+                   else Run.of(profile, r["arm"], r["seed"], overrides).key)
         return result_key(made_by, "test", settings.eval_prompts, profile)
 
     current = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
@@ -729,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
+        python -m dra.experiment --profile mini --grid long --arms grpo --seeds 2 --skip-base   # the long grid
     """
     class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
         """The docstring's layout kept, every option's default shown as it is typed (lists as words; options
@@ -752,21 +757,35 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--profile", default="mini", choices=list(EXPERIMENT_PROFILES),
                         help="smoke (seconds, a check) or mini (the pre-registered experiment)")
-    parser.add_argument("--arms", nargs="+", default=list(PRIMARY_ARMS), metavar="ARM",
-                        help=f"arms to run, by default the paper's four; any of {', '.join(recipes.arms('mini'))}")
+    parser.add_argument("--arms", nargs="+", default=None, metavar="ARM",
+                        help=f"arms to run, any of {', '.join(recipes.arms('mini'))} (default: "
+                             f"{' '.join(PRIMARY_ARMS)}; with --grid, the grid's arms)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
                         help=f"training seeds (default: the profile's; {profile_seeds})")
     parser.add_argument("--split", default="test", choices=["validation", "test"],
                         help="evaluation split (tune on validation only)")
+    grids = "; ".join(f"{name}: " + ", ".join(f"{grid} ({override_tag(spec.overrides)})" for grid, spec in
+                                              profiles.get(name).mini_experiment().grids.items() if spec.overrides)
+                      for name in EXPERIMENT_PROFILES)
+    parser.add_argument("--grid", default=None, metavar="NAME",
+                        help=f"a pre-registered grid of the profile ({grids}): its recipe overrides, and its arms "
+                             "unless --arms is given (default: none, the recipes as they are)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="recipe overrides (YAML values), e.g. learning_rate=1e-5 max_steps=200")
+                        help="recipe overrides (YAML values), e.g. learning_rate=1e-5 max_steps=200; on top of "
+                             "--grid's")
     parser.add_argument("--skip-base", action="store_true",
                         help="leave the base policy's evaluation to another process")
     args = parser.parse_args(argv)
+    try:
+        grid = profiles.get(args.profile).mini_experiment().grid(args.grid) if args.grid else profiles.Grid()
+    except ValueError as error:
+        parser.error(str(error))
+    if args.arms is None:
+        args.arms = list(grid.arms or recipes.arms(args.profile)) if args.grid else list(PRIMARY_ARMS)
     unknown = [arm for arm in args.arms if arm not in recipes.arms(args.profile)]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(recipes.arms(args.profile))}.")
-    overrides = {}
+    overrides = dict(grid.overrides)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:

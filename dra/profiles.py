@@ -139,17 +139,39 @@ class StudySettings:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """One pre-registered grid of the mini experiment: the recipe overrides every run of it shares (none: the
+    profile's recipes as they are), its arms (None: every arm of the profile's recipes) and the file that
+    pre-registers it. Its runs are keyed, and their results files named, with the overrides."""
+
+    overrides: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    arms: tuple[str, ...] | None = None
+    preregistration: str = ""
+
+
+MAIN_GRID = "main"
+
+
+@dataclass(frozen=True)
 class ExperimentSettings:
     """The mini experiment's training seeds (the pre-registered 8 to start) and evaluation prompts per run;
-    `arm_seeds` gives the arms the pre-registration runs on other seeds their own (arm, seeds) pairs."""
+    `arm_seeds` gives the arms the pre-registration runs on other seeds their own (arm, seeds) pairs; `grids`
+    names the pre-registered grids (`MAIN_GRID`, the profile's recipes as they are, and e.g. a longer horizon)."""
 
     seeds: tuple[int, ...]
     eval_prompts: int
     arm_seeds: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    grids: Mapping[str, Grid] = field(default_factory=lambda: MappingProxyType({MAIN_GRID: Grid()}))
 
     def seeds_of(self, arm: str) -> tuple[int, ...]:
         """The seeds the experiment runs `arm` on."""
         return dict(self.arm_seeds).get(arm, self.seeds)
+
+    def grid(self, name: str) -> Grid:
+        """The grid called `name`; ValueError naming the grids there are."""
+        if name not in self.grids:
+            raise ValueError(f"unknown grid {name!r}; this profile's grids are {', '.join(self.grids)}.")
+        return self.grids[name]
 
 
 @dataclass(frozen=True)
@@ -233,7 +255,10 @@ PROFILES: dict[str, Profile] = {
             "dra_embedder": "minilm",
         }),
         evaluation=EvalSettings(n_samples=2, max_new_tokens=24, temperature=0.7, top_p=1.0),
-        experiment=ExperimentSettings(seeds=(0,), eval_prompts=6),
+        # The long grid at smoke: the mini long grid's shape (its own overrides, a subset of the arms) in seconds.
+        experiment=ExperimentSettings(seeds=(0,), eval_prompts=6, grids=_frozen({
+            MAIN_GRID: Grid(),
+            "long": Grid(overrides=_frozen({"max_steps": 4}), arms=("grpo", "dr_grpo", "dra_grpo", "dra_dr_grpo"))})),
         study=StudySettings(real_prompts=12, real_embedders=("tfidf",), mini_prompts=40, mini_embedders=("tfidf",),
                             group_sizes=(4, 6), max_group=6, mini_max_new_tokens=64),
         benchmarks=BenchmarkSizes(kernel_repeats=5, kernel_loop_repeats=1, base_policy_prompts=24),
@@ -274,9 +299,17 @@ PROFILES: dict[str, Profile] = {
         evaluation=EvalSettings(n_samples=16, max_new_tokens=160, temperature=0.7, top_p=1.0),
         # 500 test prompts from distinct factor pairs x 16 samples (pass@k up to 16); seeds per the pre-registered
         # power rule (8 to start, up to 20 for the primary comparisons); the paper-reward arms (secondary) on 0-3.
-        experiment=ExperimentSettings(seeds=tuple(range(8)), eval_prompts=500,
-                                      arm_seeds=tuple((arm, tuple(range(4))) for arm in ("grpo_paper_reward",
-                                                                                        "dra_grpo_paper_reward"))),
+        # "long": 960 steps, the horizon at which GRPO learns to route (docs/preregistration_mini_long.md), without
+        # the paper-reward arms and the policy embedder, whose questions the 240-step grid answered.
+        experiment=ExperimentSettings(
+            seeds=tuple(range(8)), eval_prompts=500,
+            arm_seeds=tuple((arm, tuple(range(4))) for arm in ("grpo_paper_reward", "dra_grpo_paper_reward")),
+            grids=_frozen({
+                MAIN_GRID: Grid(preregistration="docs/preregistration_mini_v2.md"),
+                "long": Grid(overrides=_frozen({"max_steps": 960}), preregistration="docs/preregistration_mini_long.md",
+                             arms=("grpo", "dr_grpo", "dra_grpo", "dra_dr_grpo", "dra_dr_grpo_meannorm",
+                                   "dr_grpo_scale", "dra_grpo_shuffled", "grpo_entropy", "dra_grpo_oracle")),
+            })),
         study=StudySettings(real_prompts=None, real_embedders=("minilm", "tfidf"), mini_prompts=3000,
                             mini_embedders=("minilm", "tfidf"), group_sizes=(4, 6, 8), max_group=8,
                             mini_max_new_tokens=160),

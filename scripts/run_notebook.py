@@ -1,6 +1,8 @@
 """Execute one notebook with papermill for `make reproduce`: profile injected, output written atomically.
 
     python scripts/run_notebook.py notebooks/02_smi_kernel.ipynb notebooks/executed/02_smi_kernel_mini.ipynb mini
+    python scripts/run_notebook.py notebooks/03_dra_training.ipynb notebooks/executed/03_dra_training_long_mini.ipynb \
+        mini grid=long    # further parameters as NAME=VALUE (strings)
 
 The executed copy (with outputs) appears only when the run succeeded; the time it took is appended to
 .cache/reproduce_<profile>.log for the summary that `make reproduce` prints at the end. Before it is written,
@@ -60,7 +62,7 @@ def clean_outputs(path: Path, target: str) -> None:
     nbformat.write(notebook, path)
 
 
-def main(source: str, target: str, profile: str) -> None:
+def main(source: str, target: str, profile: str, *parameters: str) -> None:
     start = time.perf_counter()
     # papermill writes as it goes; it works in the cache (a killed run leaves nothing beside the target), and
     # the finished copy replaces the target in one atomic step.
@@ -69,7 +71,8 @@ def main(source: str, target: str, profile: str) -> None:
     for stale in work_dir.glob(f"{Path(target).stem}.*.ipynb"):  # left by a killed run
         stale.unlink(missing_ok=True)
     executed = work_dir / f"{Path(target).stem}.{os.getpid()}.ipynb"
-    papermill.execute_notebook(source, str(executed), parameters={"profile": profile},
+    extra = dict(parameter.split("=", 1) for parameter in parameters)
+    papermill.execute_notebook(source, str(executed), parameters={"profile": profile, **extra},
                                cwd=str(Path(source).parent), progress_bar=False)
     clean_outputs(executed, target)
     with atomic_path(target) as tmp:
@@ -77,9 +80,9 @@ def main(source: str, target: str, profile: str) -> None:
     executed.unlink()
     seconds = time.perf_counter() - start
     with open(cache_dir() / f"reproduce_{profile}.log", "a") as log:
-        log.write(f"{Path(source).name}\t{seconds:.0f}\n")
+        log.write(f"{Path(target).name}\t{seconds:.0f}\n")
     print(f"{source} -> {target} ({seconds:.0f} s)")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:])

@@ -38,12 +38,13 @@ def sections(text: str) -> dict[str, str]:
 def test_experiment_help_shows_every_options_default(capsys):
     text = help_text(experiment.main, capsys)
     entries = option_entries(text)
-    assert set(entries) == {"-h", "--profile", "--arms", "--seeds", "--split", "--set", "--skip-base"}
+    assert set(entries) == {"-h", "--profile", "--arms", "--seeds", "--split", "--grid", "--set", "--skip-base"}
     for name, help_ in entries.items():
         if name != "-h":
             assert "default:" in help_, f"{name} does not say its default: {help_}"
     assert "(default: mini)" in entries["--profile"] and "(default: test)" in entries["--split"]
-    assert "(default: grpo dr_grpo dra_grpo dra_dr_grpo)" in entries["--arms"]  # as one would type it
+    assert "(default: grpo dr_grpo dra_grpo dra_dr_grpo;" in entries["--arms"]  # as one would type it
+    assert "mini: long (max_steps=960)" in entries["--grid"] and "None" not in entries["--grid"]
     assert "mini: 0, 1, 2, 3, 4, 5, 6, 7" in entries["--seeds"] and "None" not in entries["--seeds"]
     assert "python -m dra.experiment --profile mini --arms grpo dra_grpo" in text  # the examples, unwrapped
 

@@ -229,6 +229,47 @@ def test_arms_preregistered_on_fewer_seeds_run_and_count_as_missing_only_on_thos
     assert missing == [("grpo_paper_reward", 6)]
 
 
+def test_a_grid_runs_and_collects_only_its_own_runs(monkeypatch):
+    """The long grid (`profiles` mini, "long"): `collect` with its overrides reads exactly the committed runs
+    trained with them (max_steps=960, the results files tagged so), lists the rest of its arms x seeds as
+    missing, and never lets a run of another grid in; the main grid never sees the long runs either."""
+    from dra.config import PROJECT_ROOT
+    from dra.io import read_json
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(PROJECT_ROOT / "data"))
+    long = experiment.profiles.get("mini").mini_experiment().grid("long")
+    assert dict(long.overrides) == {"max_steps": 960} and "grpo_paper_reward" not in long.arms
+    results, missing = experiment.collect("mini", long.arms, overrides=long.overrides, train_missing=False)
+    folder = experiment.results_file("mini", "x").parent
+    tagged = {(read_json(path)["arm"], read_json(path)["seed"]) for path in folder.glob("*_max_steps=960_seed*.json")}
+    found = {(r["arm"], r["seed"]) for r in results if r["arm"] != "base"}
+    assert tagged and found == tagged  # every long run, and nothing else but the base policy
+    assert all(r["recipe"]["max_steps"] == 960 for r in results if r["arm"] != "base")
+    assert [r["arm"] for r in results].count("base") == 1
+    assert set(missing) | found == {(arm, seed) for arm in long.arms for seed in range(8)} and not set(missing) & found
+    main, _ = experiment.collect("mini", train_missing=False)
+    assert all(r["recipe"]["max_steps"] == 240 for r in main if r["arm"] != "base")
+
+
+def test_the_command_line_grid_is_its_overrides_and_arms(monkeypatch, capsys):
+    """`--grid long` runs the grid's arms with its overrides (the same keys as `--set max_steps=960`, so the runs
+    made before --grid existed are found); --arms and --set refine it; an unknown grid is a usage error."""
+    calls = []
+    monkeypatch.setattr(experiment, "run_experiment", lambda profile, arms, seeds, **kwargs: calls.append(
+        (arms, seeds, kwargs["overrides"])) or [])
+    long = experiment.profiles.get("mini").mini_experiment().grid("long")
+    experiment.main(["--grid", "long", "--skip-base"])
+    experiment.main(["--grid", "long", "--arms", "grpo", "--seeds", "3", "--set", "learning_rate=1e-5"])
+    experiment.main(["--arms", "grpo", "--set", "max_steps=960"])
+    experiment.main([])
+    assert calls == [(list(long.arms), None, {"max_steps": 960}),
+                     (["grpo"], [3], {"max_steps": 960, "learning_rate": 1e-5}),
+                     (["grpo"], None, {"max_steps": 960}),
+                     (list(experiment.PRIMARY_ARMS), None, {})]
+    with pytest.raises(SystemExit):
+        experiment.main(["--grid", "longer"])
+    assert "unknown grid 'longer'; this profile's grids are main, long." in capsys.readouterr().err
+
+
 def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
     def steps(name, round_, seconds, embed=None):
         return [{"configuration": name, "round": round_, "step": i + 1, "seconds": s,
@@ -250,19 +291,22 @@ def test_overhead_table_ratios_are_per_round_against_hand_computed_values():
     assert row.overhead_ci_half_width == pytest.approx(stats.t.ppf(0.975, 1) * extra.std(ddof=1) / np.sqrt(2))
 
 
-def test_the_committed_mini_summary_is_what_the_committed_runs_give(monkeypatch):
-    """The numbers README and notebook 03 quote (data/mini_training_summary_mini.json) are recomputed from the
-    committed run files that notebook 03 reads (`experiment.collect`: the current recipes' runs, not runs with
-    overrides such as the long-horizon grid's): a summary left stale after new runs landed, or edited by hand,
-    fails here."""
+@pytest.mark.parametrize("grid", ["main", "long"])
+def test_the_committed_mini_summary_is_what_the_committed_runs_give(monkeypatch, grid):
+    """The numbers README and notebook 03 quote (data/mini_training_summary[_long]_mini.json) are recomputed from
+    the committed run files that notebook 03 reads for the grid (`experiment.collect` with the grid's arms and
+    overrides: the main grid never sees the long grid's runs, nor the long grid the main's): a summary left
+    stale after new runs landed, or edited by hand, fails here."""
     from dra.config import PROJECT_ROOT
     from dra.reports import load_result
     monkeypatch.setenv("DRA_RESULTS_DIR", str(PROJECT_ROOT / "data"))  # make test points it at a temporary folder
-    runs, _ = experiment.collect("mini", train_missing=False)
-    summary = load_result("mini_training_summary", "mini")["result"]
+    chosen = experiment.profiles.get("mini").mini_experiment().grid(grid)
+    runs, _ = experiment.collect("mini", chosen.arms, overrides=chosen.overrides, train_missing=False)
+    summary = load_result("mini_training_summary" + ("" if grid == "main" else f"_{grid}"), "mini")["result"]
     columns = ["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]
     recomputed = experiment.claims_table(runs)[columns]
-    committed = pd.DataFrame(summary["claims"])[columns]
+    numbers = ["mean", "low", "high", "p_value", "p_holm"]  # JSON null reads back as None, here NaN again
+    committed = pd.DataFrame(summary["claims"])[columns].astype(dict.fromkeys(numbers, float))
     pd.testing.assert_frame_equal(committed, recomputed, check_dtype=False, atol=1e-12)
     arms = pd.DataFrame(summary["arms"]).set_index("arm")
     pd.testing.assert_frame_equal(arms, experiment.arm_table(runs), check_dtype=False, atol=1e-12)

@@ -32,7 +32,8 @@ TOL = 1e-9
 
 @pytest.fixture(scope="module")
 def run_notebook(tmp_path_factory) -> Iterator[Callable[[str], Path]]:
-    """Runs a notebook (by its number) at the smoke profile once per module and returns the results folder.
+    """Runs a notebook (by its number, with extra papermill parameters) at the smoke profile once per module and
+    returns the results folder.
     Results and figures go to one temporary folder shared by all four, since notebook 04 reads 03's results."""
     base = tmp_path_factory.mktemp("notebooks")
     done: dict[str, Path] = {}
@@ -40,13 +41,15 @@ def run_notebook(tmp_path_factory) -> Iterator[Callable[[str], Path]]:
         patch.setenv("DRA_RESULTS_DIR", str(base / "data"))
         patch.setenv("DRA_FIGURES_DIR", str(base / "figures"))
 
-        def run(number: str) -> Path:
-            if number not in done:
+        def run(number: str, **parameters: Any) -> Path:
+            name = "_".join([number, *(f"{k}={v}" for k, v in sorted(parameters.items()))])
+            if name not in done:
                 source = next((PROJECT_ROOT / "notebooks").glob(f"{number}_*.ipynb"))
-                papermill.execute_notebook(str(source), str(base / source.name), parameters={"profile": PROFILE},
+                papermill.execute_notebook(str(source), str(base / f"{name}.ipynb"),
+                                           parameters={"profile": PROFILE, **parameters},
                                            progress_bar=False, log_output=False)
-                done[number] = base
-            return done[number]
+                done[name] = base
+            return done[name]
 
         yield run
 
@@ -178,6 +181,31 @@ def test_training_summary_claims_and_overhead(run_notebook):
     for row in rows:
         assert row["seconds_per_step"] > 0
         assert row["ratio_to_grpo"] == pytest.approx(row["seconds_per_step"] / grpo["seconds_per_step"])
+
+
+def test_the_long_grid_analyses_its_own_runs_and_overwrites_nothing(run_notebook):
+    """Notebook 03 with grid=long: its summary records the grid and its overrides, its results are the grid's
+    runs (trained with the overrides, its arms only), and the main grid's summary, tables and figures are left
+    as they were (every output of the long grid carries its name)."""
+    base = run_notebook("03")
+    main_path = base / "data" / PROFILE / f"mini_training_summary_{PROFILE}.json"
+    figures = base / "figures" / PROFILE
+    before = {path.name: path.read_bytes() for path in [main_path, *figures.iterdir()]}
+    run_notebook("03", grid="long")
+    after = {path.name: path.read_bytes() for path in [main_path, *figures.iterdir()]}
+    assert {name: after[name] for name in before} == before
+    new = set(after) - set(before)
+    assert new and all("_long" in name for name in new)
+    saved = recorded(run_notebook, "03", "mini_training_summary_long")
+    long = experiment.profiles.get(PROFILE).mini_experiment().grid("long")
+    assert saved["grid"] == "long" and saved["overrides"] == dict(long.overrides)
+    summary = saved["result"]
+    assert {row["arm"] for row in summary["arms"]} == {experiment.ARM_LABELS[a] for a in ("base", *long.arms)}
+    assert not summary["missing"]
+    in_grid = {experiment.comparison_label(arm, baseline) for arm, baseline in experiment.CLAIM_PAIRS
+               if {arm, baseline} <= set(long.arms)}
+    assert in_grid and all(row["seeds"] == 0 for row in summary["claims"] if row["comparison"] not in in_grid)
+    assert all(row["seeds"] == 1 for row in summary["claims"] if row["comparison"] in in_grid and row["metric"] == "pass@1")
 
 
 # ------------------------------------------------------------------------------------------ 04: the tables

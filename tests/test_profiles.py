@@ -56,6 +56,21 @@ def test_only_the_paper_profile_lacks_a_mini_world_and_shows_minis():
     assert profiles.COMMITTED == ("mini", "paper")
 
 
+@pytest.mark.parametrize("name", ["smoke", "mini"])
+def test_each_mini_profile_names_its_grids_and_refuses_an_unknown_one(name):
+    settings = profiles.get(name).mini_experiment()
+    assert list(settings.grids) == [profiles.MAIN_GRID, "long"]
+    main = settings.grid(profiles.MAIN_GRID)
+    assert not main.overrides and main.arms is None  # the recipes as they are, every arm
+    long = settings.grid("long")
+    assert set(long.overrides) == {"max_steps"} and long.overrides["max_steps"] > recipes.recipe(name, "grpo")["max_steps"]
+    assert set(long.arms) < set(recipes.arms(name))
+    for grid in settings.grids.values():
+        assert not grid.preregistration or (ROOT / grid.preregistration).is_file()
+    with pytest.raises(ValueError, match="unknown grid 'huge'; this profile's grids are main, long"):
+        settings.grid("huge")
+
+
 def test_profiles_cannot_be_changed_in_place():
     mini = profiles.get("mini")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -31,6 +31,11 @@
 # `data/mini_training/<profile>/`, an interrupted one resumes from its last checkpoint in `runs/`. The grid is
 # filled by `python -m dra.experiment` over several sessions; until a comparison has the pre-registered 8 seeds
 # its row says "interim" instead of a verdict.
+#
+# The `grid` parameter picks one pre-registered grid of runs (`profiles.ExperimentSettings.grids`): `main`, the
+# recipes as they are (240 steps at mini), or `long`, 960 steps without the paper-reward arms and the policy embedder
+# ([docs/preregistration_mini_long.md](../docs/preregistration_mini_long.md)), the horizon at which GRPO learns to
+# route. A grid's tables, figures and summary carry its name (`..._long`), so the two never overwrite each other.
 
 # %%
 from typing import Optional
@@ -49,11 +54,17 @@ profile: str = "mini"  # smoke (trains every arm for a few steps) | mini (reads 
 seeds: Optional[list] = None  # training seeds; None: the profile's (smoke: 0, mini: 0-7)
 train_missing: Optional[bool] = None  # None: train missing runs at smoke; at mini only read the committed results
 benchmark_steps: int = 6  # optimiser steps per configuration in the overhead benchmark
+grid: str = "main"  # which pre-registered grid: main (the recipes as they are) | long (960 steps at mini)
 
 # %%
 chosen = profiles.get(profile)  # every setting of the profile (dra.profiles); an unknown name stops here
+data_profile = chosen.mini_world.name  # the paper profile shows the mini results on disk
+chosen_grid = chosen.mini_world.mini_experiment().grid(grid)  # its recipe overrides and arms; an unknown name stops here
+suffix = "" if grid == profiles.MAIN_GRID else f"_{grid}"  # in every output's name: grids never overwrite each other
+grid_arms = chosen_grid.arms or recipes.arms(data_profile)
 pd.set_option("display.precision", 3)
-print(f"profile: {profile}")
+print(f"profile: {profile}; grid: {grid}" + (f" ({experiment.override_tag(chosen_grid.overrides)})" if chosen_grid.overrides else "")
+      + (f", pre-registered in {chosen_grid.preregistration}" if chosen_grid.preregistration else ""))
 
 # %% [markdown]
 # ## The paper profile: launch commands and logs
@@ -81,14 +92,13 @@ if profile == "paper":
 # ## Mini world: every arm and seed
 
 # %%
-data_profile = chosen.mini_world.name  # the paper profile shows the mini results on disk
-results, missing = experiment.collect(data_profile, seeds=seeds,
+results, missing = experiment.collect(data_profile, arms=grid_arms, seeds=seeds, overrides=chosen_grid.overrides,
                                       train_missing=(profile == "smoke") if train_missing is None else train_missing)
 print(f"{len(results)} results files; {len(missing)} (arm, seed) runs not trained yet"
       + (f": {missing[:12]}{' ...' if len(missing) > 12 else ''}" if missing else ""))
 table = experiment.arm_table(results)
 if len(table):
-    save_table(table, f"03_mini_arms_{profile}", profile)
+    save_table(table, f"03_mini_arms_{profile}{suffix}", profile)
     show_table(table, title=f"Test metrics per arm: mean over seeds, ± = half-width of the 95% t-interval ({data_profile})")
 
 # %% [markdown]
@@ -131,10 +141,13 @@ curves = experiment.curves_frame(results)
 palette = plt.cm.tab20.colors[::2] + plt.cm.tab20.colors[1::2]  # ten distinct colours first, then their light tones
 colors = dict(zip(experiment.ARM_LABELS.values(), palette))
 with_curves = set(curves.arm)
+primary_arms = curve_figures["03_training_curves"]
 for name, arms in curve_figures.items():
-    labels = [label for label in (experiment.ARM_LABELS[a] for a in arms) if label in with_curves]
-    if len(labels) < 2:  # nothing to compare yet
+    name += suffix
+    shown = [arm for arm in arms if experiment.ARM_LABELS[arm] in with_curves]
+    if len(shown) < 2 or (arms is not primary_arms and set(shown) <= set(primary_arms)):  # nothing to compare yet
         continue
+    labels = [experiment.ARM_LABELS[arm] for arm in shown]
     fig, axes = plt.subplots(2, 3, figsize=(16, 8))
     for ax, (metric, title) in zip(axes.flat, panels):
         for arm in labels:
@@ -147,7 +160,8 @@ for name, arms in curve_figures.items():
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"Training curves, mean over seeds, band = min-max over seeds ({data_profile} profile; 10-step rolling mean)")
+    fig.suptitle(f"Training curves, mean over seeds, band = min-max over seeds ({data_profile} profile, grid {grid}; "
+                 "10-step rolling mean)")
     fig.tight_layout()
     save_figure(fig, name, profile)
     plt.show()
@@ -162,7 +176,7 @@ for name, arms in curve_figures.items():
 # %%
 claims = experiment.claims_table(results)
 if len(results):
-    save_table(claims.set_index(["claim", "comparison"]), f"03_claims_{profile}", profile)
+    save_table(claims.set_index(["claim", "comparison"]), f"03_claims_{profile}{suffix}", profile)
     show_table(claims[["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]],
                digits=4, index=False, title="Pre-registered claims (paired by seed)")
 
@@ -184,7 +198,7 @@ if len(results):
 # %%
 secondary = experiment.secondary_table(results)
 if len(secondary):
-    save_table(secondary.set_index(["comparison", "metric"]), f"03_secondary_{profile}", profile)
+    save_table(secondary.set_index(["comparison", "metric"]), f"03_secondary_{profile}{suffix}", profile)
     cells = secondary.assign(cell=[f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in
                                    zip(secondary["mean"], secondary["low"], secondary["high"])])
     show_table(cells.pivot(index="metric", columns="comparison", values="cell").reindex(index=secondary.metric.unique(),
@@ -203,23 +217,28 @@ if len(secondary):
 # %%
 exploratory = experiment.comparison_table(results)
 if len(exploratory):
-    save_table(exploratory.set_index(["comparison", "metric"]), f"03_exploratory_{profile}", profile)
+    save_table(exploratory.set_index(["comparison", "metric"]), f"03_exploratory_{profile}{suffix}", profile)
     show_table(exploratory[["comparison", "metric", "mean", "low", "high", "seeds"]], digits=4, index=False,
                title="Exploratory paired differences (95% t-interval over seeds)")
 if len(results):
-    save_result("mini_training_summary", {"arms": table.reset_index().to_dict(orient="records"),
+    save_result(f"mini_training_summary{suffix}", {"arms": table.reset_index().to_dict(orient="records"),
                                           "claims": claims.to_dict(orient="records"), "missing": missing,
                                           "world_check": world.reset_index().to_dict(orient="records"),
                                           "world_check_by_kind": world_by_kind.reset_index().to_dict(orient="records"),
                                           "exploratory": exploratory.to_dict(orient="records"),
                                           "secondary": secondary.to_dict(orient="records"),
-                                          "power_rule": power.astype(object).to_dict(orient="records")}, profile)
+                                          "power_rule": power.astype(object).to_dict(orient="records")}, profile,
+                grid=grid, overrides=dict(chosen_grid.overrides))
 
 # %%
-# the claims' comparisons (the paper's two, then the controls'), then the oracle, the entropy bonus, the paper reward
-comparisons = [*experiment.CLAIM_PAIRS, ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"),
-               ("dra_grpo_paper_reward", "grpo_paper_reward")]
+# the claims' comparisons (the paper's two, then the controls'), then the oracle, the entropy bonus, the paper
+# reward: those whose two arms are in the grid
+comparisons = [(arm, base) for arm, base in [*experiment.CLAIM_PAIRS, ("dra_grpo_oracle", "grpo"), ("grpo_entropy", "grpo"),
+                                             ("dra_grpo_paper_reward", "grpo_paper_reward")]
+               if {arm, base} <= set(grid_arms)]
 fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharey=True)
+for ax in axes.flat[len(comparisons):]:
+    ax.axis("off")
 for ax, (arm, base) in zip(axes.flat, comparisons):
     curve = experiment.pass_at_k_curve(results, arm, base)
     ax.axhline(0, color="gray", lw=0.8)
@@ -234,13 +253,13 @@ for ax, (arm, base) in zip(axes.flat, comparisons):
 for ax in axes[:, 0]:
     ax.set_ylabel("pass@k difference (95% CI over seeds)")
 fig.tight_layout()
-save_figure(fig, "03_pass_at_k_differences", profile)
+save_figure(fig, f"03_pass_at_k_differences{suffix}", profile)
 plt.show()
 
 # %%
 home_types = experiment.home_type_table(results)
 if len(home_types):
-    save_table(home_types, f"03_accuracy_by_home_type_{profile}", profile)
+    save_table(home_types, f"03_accuracy_by_home_type_{profile}{suffix}", profile)
     show_table(home_types, title="Test accuracy by home type (mean over seeds)")
 
 # %% [markdown]
@@ -248,10 +267,10 @@ if len(home_types):
 #
 # The paper reports about 84 s/step without DRA and 90 s/step with it (+7%) on 4 × A100. Here: the same arm
 # with and without DRA, each embedder, trained back to back in this process from the same base policy and seed
-# (first step excluded as warm-up).
+# (first step excluded as warm-up). It measures the main grid's recipes; a grid with other overrides skips it.
 
 # %%
-if profile != "paper":
+if profile != "paper" and grid == profiles.MAIN_GRID:
     overhead = experiment.overhead_benchmark(profile, steps=benchmark_steps)
     save_result("dra_overhead", overhead.reset_index().to_dict(orient="records"), profile)
     save_table(overhead, f"03_overhead_{profile}", profile)
