@@ -49,6 +49,10 @@ from dra.reports import quiet_libraries, save_figure, save_result, save_table, s
 
 quiet_libraries()
 
+
+def seeds_label(n: int) -> str:
+    return f"{n} seed{'' if n == 1 else 's'}"
+
 # %% tags=["parameters"]
 profile: str = "mini"  # smoke (trains every arm for a few steps) | mini (reads committed runs) | paper; papermill -p profile smoke
 seeds: Optional[list] = None  # training seeds; None: the profile's (smoke: 0, mini: 0-7)
@@ -106,7 +110,6 @@ if len(table):
 # the arm minus the base policy, with a 95% t-interval over seeds. The pre-registered goal: GRPO +5 points or
 # more with the interval above 0.
 #
-#
 # The same check kind by kind (test accuracy on the problems of each home type) shows where GRPO's small change
 # comes from; notebook 01's table "GRPO advantage per group, by kind" says why it does not learn to route.
 
@@ -155,7 +158,7 @@ for name, arms in curve_figures.items():
             per_step = by_arm.pivot_table(index="step", columns="seed", values="value")
             smooth = per_step.rolling(10, min_periods=1).mean()
             n = per_step.shape[1]
-            ax.plot(smooth.index, smooth.mean(axis=1), label=f"{arm} ({n} seed{'' if n == 1 else 's'})", color=colors[arm])
+            ax.plot(smooth.index, smooth.mean(axis=1), label=f"{arm} ({seeds_label(n)})", color=colors[arm])
             ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), alpha=0.15, color=colors[arm])
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
@@ -247,7 +250,7 @@ for ax, (arm, base) in zip(axes.flat, comparisons):
     ax.plot(curve.index, curve["mean"], marker="o", ms=3)
     ax.fill_between(curve.index, curve["low"], curve["high"], alpha=0.25)
     n = curve["seeds"].max()
-    ax.set_title(f"{experiment.comparison_label(arm, base)} ({n} seed{'' if n == 1 else 's'})", fontsize=9)
+    ax.set_title(f"{experiment.comparison_label(arm, base)} ({seeds_label(n)})", fontsize=9)
     ax.set_xlabel("k")
     ax.set_xlim(1, 16)
 for ax in axes[:, 0]:
