@@ -504,7 +504,7 @@ def world_check(results: Sequence[dict[str, Any]], arms: Sequence[str] = ("grpo"
                 interval = t_interval(values)
                 rows[ARM_LABELS[arm]] = {"base": reference, "mean difference": interval.estimate,
                                          "low": interval.low, "high": interval.high, "seeds": interval.n}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
 
 
 def pass_at_k_curve(results: Sequence[dict[str, Any]], arm: str, baseline: str, ks: Sequence[int] = PASS_AT_K) -> pd.DataFrame:

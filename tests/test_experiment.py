@@ -149,6 +149,7 @@ def test_world_check_is_the_arm_minus_the_base_with_a_t_interval_over_seeds():
     assert row["mean difference"] == pytest.approx(0.11) and row["seeds"] == 3 and row["base"] == 0.20
     assert (row["low"], row["high"]) == pytest.approx(expected)
     assert "Dr. GRPO" not in experiment.world_check(results).index  # no runs, no row
+    assert experiment.world_check(results).index.name == "arm"  # a saved summary's rows say "arm", not "index"
     assert experiment.world_check(results[1:]).empty  # no base evaluation, nothing to compare with
     nested = [{**r, "evaluation": {"accuracy_by_home_type": {"plus_five": r["evaluation"]["pass@1"] / 2}}} for r in results]
     by_kind = experiment.world_check(nested, metric="accuracy_by_home_type/plus_five").loc["GRPO"]
