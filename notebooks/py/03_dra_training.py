@@ -103,15 +103,17 @@ print(f"{len(results)} results files; {len(missing)} (arm, seed) runs not traine
 table = experiment.arm_table(results)
 if len(table):
     save_table(table, f"03_mini_arms_{profile}{suffix}", profile)
-    show_table(table, title=f"Test metrics per arm: mean over seeds, ± = half-width of the 95% t-interval ({data_profile})")
+    show_table(table, title="Test metrics per arm: mean over seeds, ± = half-width of the 95% t-interval "
+                            f"({data_profile}, grid {grid})")
 
 # %% [markdown]
 # **World check** (not a claim about DRA): does RL raise test pass@1 over the SFT base policy at all? Per seed,
 # the arm minus the base policy, with a 95% t-interval over seeds. The pre-registered goal: GRPO +5 points or
 # more with the interval above 0.
 #
-# The same check kind by kind (test accuracy on the problems of each home type) shows where GRPO's small change
-# comes from; notebook 01's table "GRPO advantage per group, by kind" says why it does not learn to route.
+# The same check kind by kind (test accuracy on the problems of each home type) shows where GRPO's change comes
+# from: at 240 steps a small gain on plus-one's kind paid for on plus-five's (notebook 01's table "GRPO advantage
+# per group, by kind" says why it does not route that early); at 960 steps (grid `long`) minus-one's kind routed.
 
 # %%
 world = experiment.world_check(results)
