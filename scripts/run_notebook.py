@@ -63,6 +63,9 @@ def clean_outputs(path: Path, target: str) -> None:
 
 
 def main(source: str, target: str, profile: str, *parameters: str) -> None:
+    malformed = [parameter for parameter in parameters if "=" not in parameter]
+    if malformed:
+        raise SystemExit(f"notebook parameters are NAME=VALUE, e.g. grid=long; got {malformed}")
     start = time.perf_counter()
     # papermill writes as it goes; it works in the cache (a killed run leaves nothing beside the target), and
     # the finished copy replaces the target in one atomic step.

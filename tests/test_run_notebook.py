@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from dra.config import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-from run_notebook import clean_outputs  # noqa: E402
+from run_notebook import clean_outputs, main  # noqa: E402
 
 
 def test_clean_outputs_drops_stderr_and_local_paths(tmp_path):
@@ -36,3 +37,10 @@ def test_clean_outputs_drops_stderr_and_local_paths(tmp_path):
     assert outputs[0].text == "saved to figures/x.png\n" and outputs[1].data["text/plain"] == "'~/cache'"
     assert cleaned.metadata.papermill.output_path == "notebooks/executed/x_mini.ipynb"
     assert "widgets" not in cleaned.metadata  # progress-bar widget state is not kept
+
+
+def test_a_parameter_without_a_value_is_refused_before_anything_runs(tmp_path):
+    target = tmp_path / "03_long_smoke.ipynb"
+    with pytest.raises(SystemExit, match=r"NAME=VALUE, e.g. grid=long; got \['grid'\]"):
+        main("notebooks/03_dra_training.ipynb", str(target), "smoke", "grid")
+    assert not target.exists()
