@@ -513,11 +513,18 @@ def pass_at_k_curve(results: Sequence[dict[str, Any]], arm: str, baseline: str, 
     return pd.DataFrame(rows).set_index("k")
 
 
-def home_type_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Arm x home type: test accuracy on the problems whose home strategy is that type, mean over seeds."""
-    rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), **r["evaluation"].get("accuracy_by_home_type", {})} for r in results]
+def breakdown_table(results: Sequence[dict[str, Any]], readout: str = "accuracy_by_home_type") -> pd.DataFrame:
+    """Arm x entry of a per-type readout of the evaluation, mean over seeds: "accuracy_by_home_type" (test
+    accuracy on the problems whose home strategy is each type) or "strategy_shares" (the share of test samples
+    that use each strategy, whether a rare strategy survives RL). A strategy an arm never used counts as 0."""
+    rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), **r["evaluation"].get(readout, {})} for r in results]
     frame = pd.DataFrame(rows)
-    return frame.groupby("arm", sort=False).mean() if len(frame) else frame
+    if not len(frame):
+        return frame
+    if readout == "strategy_shares":  # each result lists the strategies it saw, largest first
+        frame = frame.fillna(0.0)
+    table = frame.groupby("arm", sort=False).mean()
+    return table[table.mean().sort_values(ascending=False).index] if readout == "strategy_shares" else table
 
 
 # Per-step values kept by the overhead benchmark (besides the step's wall time).

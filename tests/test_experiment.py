@@ -311,3 +311,21 @@ def test_the_committed_mini_summary_is_what_the_committed_runs_give(monkeypatch,
     pd.testing.assert_frame_equal(committed, recomputed, check_dtype=False, atol=1e-12)
     arms = pd.DataFrame(summary["arms"]).set_index("arm")
     pd.testing.assert_frame_equal(arms, experiment.arm_table(runs), check_dtype=False, atol=1e-12)
+
+
+def test_breakdown_tables_average_each_entry_over_seeds_and_count_an_unused_strategy_as_zero():
+    results = [
+        {"arm": "grpo", "seed": 0, "evaluation": {"accuracy_by_home_type": {"plus_one": 0.8, "plus_five": 0.1},
+                                                  "strategy_shares": {"plus_one": 0.9, "plus_five": 0.1}}},
+        {"arm": "grpo", "seed": 1, "evaluation": {"accuracy_by_home_type": {"plus_one": 0.6, "plus_five": 0.3},
+                                                  "strategy_shares": {"plus_one": 0.7, "minus_one": 0.3}}},
+        {"arm": "base", "seed": None, "evaluation": {"accuracy_by_home_type": {"plus_one": 0.5, "plus_five": 0.2},
+                                                     "strategy_shares": {"plus_one": 0.6, "plus_five": 0.4}}},
+    ]
+    accuracy = experiment.breakdown_table(results)
+    assert accuracy.loc["GRPO"].to_dict() == pytest.approx({"plus_one": 0.7, "plus_five": 0.2})
+    shares = experiment.breakdown_table(results, "strategy_shares")
+    assert shares.loc["GRPO"].to_dict() == pytest.approx({"plus_one": 0.8, "plus_five": 0.05, "minus_one": 0.15})
+    assert list(shares.columns) == ["plus_one", "plus_five", "minus_one"]  # by mean share over the arms
+    assert shares.sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
+    assert experiment.breakdown_table([]).empty

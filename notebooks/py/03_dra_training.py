@@ -261,11 +261,20 @@ fig.tight_layout()
 save_figure(fig, f"03_pass_at_k_differences{suffix}", profile)
 plt.show()
 
+# %% [markdown]
+# **Per kind and per strategy** (descriptive, mean over seeds): accuracy on each home type's problems, and the share
+# of test samples using each strategy: whether a rare strategy survives RL (plus-five, about a tenth of the base
+# policy's samples), which is the collapse DRA is meant to prevent.
+
 # %%
-home_types = experiment.home_type_table(results)
+home_types = experiment.breakdown_table(results, "accuracy_by_home_type")
 if len(home_types):
     save_table(home_types, f"03_accuracy_by_home_type_{profile}{suffix}", profile)
     show_table(home_types, title="Test accuracy by home type (mean over seeds)")
+shares = experiment.breakdown_table(results, "strategy_shares")  # does a rare strategy (plus-five) survive RL?
+if len(shares):
+    save_table(shares, f"03_strategy_shares_{profile}{suffix}", profile)
+    show_table(shares, title="Share of test samples using each strategy (mean over seeds)")
 
 # %% [markdown]
 # ## Overhead: seconds per step with and without DRA
