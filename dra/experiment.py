@@ -259,7 +259,6 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
-    overrides = dict(overrides or {})
     if train_missing:
         return run_experiment(profile, arms, seeds, overrides=overrides), []
 
@@ -519,12 +518,10 @@ def breakdown_table(results: Sequence[dict[str, Any]], readout: str = "accuracy_
     that use each strategy, whether a rare strategy survives RL). A strategy an arm never used counts as 0."""
     rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), **r["evaluation"].get(readout, {})} for r in results]
     frame = pd.DataFrame(rows)
-    if not len(frame):
-        return frame
-    if readout == "strategy_shares":  # each result lists the strategies it saw, largest first
-        frame = frame.fillna(0.0)
-    table = frame.groupby("arm", sort=False).mean()
-    return table[table.mean().sort_values(ascending=False).index] if readout == "strategy_shares" else table
+    if not len(frame) or readout != "strategy_shares":
+        return frame.groupby("arm", sort=False).mean() if len(frame) else frame
+    table = frame.fillna(0.0).groupby("arm", sort=False).mean()  # each result lists only the strategies it saw
+    return table[table.mean().sort_values(ascending=False).index]
 
 
 # Per-step values kept by the overhead benchmark (besides the step's wall time).
@@ -718,6 +715,12 @@ def curves_frame(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "seed", "step", "metric", "value"])
 
 
+def grid_suffix(grid: str) -> str:
+    """What a grid's outputs (tables, figures, summary) add to their names: nothing for the main grid, "_<grid>"
+    for any other, so two grids never overwrite each other's."""
+    return "" if grid == profiles.MAIN_GRID else f"_{grid}"
+
+
 def override_tag(overrides: dict[str, Any]) -> str:
     """A file-name-safe tag of overrides, e.g. {'learning_rate': 3e-05} -> 'learning_rate=3e-05'."""
     return "_".join(f"{k}={v}" for k, v in sorted(overrides.items())).replace("/", "-")
@@ -783,12 +786,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-base", action="store_true",
                         help="leave the base policy's evaluation to another process")
     args = parser.parse_args(argv)
-    try:
-        grid = profiles.get(args.profile).mini_experiment().grid(args.grid) if args.grid else profiles.Grid()
+    try:  # without --grid: no overrides, the paper's four arms
+        grid = (profiles.get(args.profile).mini_experiment().grid(args.grid) if args.grid
+                else profiles.Grid(arms=PRIMARY_ARMS))
     except ValueError as error:
         parser.error(str(error))
     if args.arms is None:
-        args.arms = list(grid.arms or recipes.arms(args.profile)) if args.grid else list(PRIMARY_ARMS)
+        args.arms = list(grid.arms or recipes.arms(args.profile))
     unknown = [arm for arm in args.arms if arm not in recipes.arms(args.profile)]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(recipes.arms(args.profile))}.")

@@ -303,7 +303,7 @@ def test_the_committed_mini_summary_is_what_the_committed_runs_give(monkeypatch,
     monkeypatch.setenv("DRA_RESULTS_DIR", str(PROJECT_ROOT / "data"))  # make test points it at a temporary folder
     chosen = experiment.profiles.get("mini").mini_experiment().grid(grid)
     runs, _ = experiment.collect("mini", chosen.arms, overrides=chosen.overrides, train_missing=False)
-    summary = load_result("mini_training_summary" + ("" if grid == "main" else f"_{grid}"), "mini")["result"]
+    summary = load_result("mini_training_summary" + experiment.grid_suffix(grid), "mini")["result"]
     columns = ["claim", "comparison", "metric", "mean", "low", "high", "seeds", "p_value", "p_holm", "verdict"]
     recomputed = experiment.claims_table(runs)[columns]
     numbers = ["mean", "low", "high", "p_value", "p_holm"]  # JSON null reads back as None, here NaN again

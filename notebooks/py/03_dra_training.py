@@ -64,7 +64,7 @@ grid: str = "main"  # which pre-registered grid: main (the recipes as they are) 
 chosen = profiles.get(profile)  # every setting of the profile (dra.profiles); an unknown name stops here
 data_profile = chosen.mini_world.name  # the paper profile shows the mini results on disk
 chosen_grid = chosen.mini_world.mini_experiment().grid(grid)  # its recipe overrides and arms; an unknown name stops here
-suffix = "" if grid == profiles.MAIN_GRID else f"_{grid}"  # in every output's name: grids never overwrite each other
+suffix = experiment.grid_suffix(grid)  # in every output's name: grids never overwrite each other
 grid_arms = chosen_grid.arms or recipes.arms(data_profile)
 pd.set_option("display.precision", 3)
 print(f"profile: {profile}; grid: {grid}" + (f" ({experiment.override_tag(chosen_grid.overrides)})" if chosen_grid.overrides else "")
