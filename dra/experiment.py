@@ -26,6 +26,7 @@ import argparse
 import copy
 import inspect
 import os
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -255,29 +256,58 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
     longer horizon) on the test split. With `train_missing` each missing or stale run is trained and evaluated;
     without it only current results files are read, and the (arm, seed) pairs without one are returned as
     `missing` (so a notebook can show a partial grid without starting hours of training). A results file counts
-    only when its key is the one these overrides make, so runs of other grids in the same folder never enter."""
+    only when its key is the one these overrides make, so runs of other grids in the same folder never enter.
+    Without `seeds`, each arm's are the profile's, plus the seeds the power rule adds to the primary arms
+    (`extension_seeds`) once it has applied; `missing` is in the pre-registered order (`run_order`)."""
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
     if train_missing:
-        return run_experiment(profile, arms, seeds, overrides=overrides), []
+        results = run_experiment(profile, arms, seeds, overrides=overrides)
+        for arm, more in (extension_seeds(settings, results) if seeds is None else {}).items():
+            if arm in arms:
+                results += run_experiment(profile, [arm], more, base=False, overrides=overrides)
+        return results, []
 
     def current_key(r: dict[str, Any]) -> str:
         made_by = (base_model_key(profile) if r["arm"] == "base"
                    else Run.of(profile, r["arm"], r["seed"], overrides).key)
         return result_key(made_by, "test", settings.eval_prompts, profile)
 
-    current = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
-               if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
-    missing = [(arm, seed) for arm, chosen in _arm_seeds(settings, arms, seeds).items() for seed in chosen
-               if (arm, seed) not in current]
-    return list(current.values()), missing
+    found = {(r["arm"], r["seed"]): r for r in load_results(profile.name)
+             if r["arm"] in ("base", *arms) and r.get("key") == current_key(r)}
+
+    def chosen(wanted: dict[str, tuple[int, ...]]) -> list[dict[str, Any]]:
+        return [r for (arm, seed), r in found.items() if arm == "base" or seed in wanted[arm]]
+
+    wanted = _arm_seeds(settings, arms, seeds)
+    if seeds is None:
+        wanted = _arm_seeds(settings, arms, None, extension_seeds(settings, chosen(wanted)))
+    missing = [(arm, seed) for arm, arm_seeds in wanted.items() for seed in arm_seeds if (arm, seed) not in found]
+    return chosen(wanted), run_order(missing)
 
 
-def _arm_seeds(settings: profiles.ExperimentSettings, arms: Sequence[str],
-               seeds: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
-    """Each arm's seeds: `seeds` for every arm when given, else the profile's (`ExperimentSettings.seeds_of`)."""
-    return {arm: tuple(seeds) if seeds is not None else settings.seeds_of(arm) for arm in arms}
+def _arm_seeds(settings: profiles.ExperimentSettings, arms: Sequence[str], seeds: Sequence[int] | None,
+               extension: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
+    """Each arm's seeds: `seeds` for every arm when given, else the profile's (`ExperimentSettings.seeds_of`)
+    followed by the arm's `extension` seeds."""
+    extension = extension or {}
+    return {arm: tuple(seeds) if seeds is not None else settings.seeds_of(arm) + extension.get(arm, ())
+            for arm in arms}
+
+
+def run_order(runs: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(arm, seed) runs in the pre-registered order: the primary arms seed by seed (the power rule's seeds
+    included), then the arms of the other claims (the verdict controls) seed by seed, then the rest."""
+    verdict_arms = {arm for pair in CLAIM_PAIRS for arm in pair}
+    arm_order = list(ARM_LABELS)
+
+    def position(run: tuple[str, int]) -> tuple[int, int, int]:
+        arm, seed = run
+        group = 0 if arm in PRIMARY_ARMS else 1 if arm in verdict_arms else 2
+        return group, seed, arm_order.index(arm) if arm in arm_order else len(arm_order)
+
+    return sorted(runs, key=position)
 
 
 def result_key(made_by: str, split: str, eval_prompts: int, profile: str | Profile) -> str:
@@ -432,8 +462,15 @@ def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN
     """One row per pre-registered (claim, comparison): paired mean difference, 95% t-interval, seeds, the
     paired t-test's p-value (Holm-adjusted over the two primary pass@1 comparisons) and the verdict by the
     pre-registered rule ("yes" / "no" / "not shown" / "too few seeds"), or "interim (n of 8 seeds)" while a
-    comparison has fewer than `min_seeds` paired seeds: its numbers are descriptive, not a verdict."""
+    comparison has fewer paired seeds than it needs (`min_seeds`, or the power rule's target for a primary
+    comparison the rule extended): its numbers are descriptive, not a verdict. The primary claim
+    also waits for the other primary comparison, because Holm's adjustment reads both p-values."""
     tests = [compare_arms(results, arm, baseline, metric) for _, arm, baseline, metric in CLAIMS]
+    required = {pair: int(row.target) for pair, row in zip(PRIMARY_COMPARISONS, power_rule(results, min_seeds).itertuples())
+                if row.seeds >= min_seeds}
+    needs = [required.get((arm, baseline), min_seeds) for _, arm, baseline, _ in CLAIMS]
+    holm_ready = all(test.difference.n >= need for (claim, *_), test, need in zip(CLAIMS, tests, needs)
+                     if claim == PRIMARY_CLAIM)
     table = pd.DataFrame([{"claim": claim, "comparison": comparison_label(arm, baseline),
                            "metric": metric, **difference_columns(test)}
                           for (claim, arm, baseline, metric), test in zip(CLAIMS, tests)])
@@ -441,20 +478,22 @@ def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN
     table["p_holm"] = np.nan
     if primary.any():
         table.loc[primary, "p_holm"] = holm(table.loc[primary, "p_value"].tolist())
-    table["verdict"] = [_claim_verdict(claim, test, p_holm, min_seeds)
-                        for (claim, *_), test, p_holm in zip(CLAIMS, tests, table.p_holm)]
+    table["verdict"] = [_claim_verdict(claim, test, p_holm, need, holm_ready)
+                        for (claim, *_), test, p_holm, need in zip(CLAIMS, tests, table.p_holm, needs)]
     return table
 
 
-def _claim_verdict(claim: str, test: PairedTest, p_holm: float, min_seeds: int) -> str:
+def _claim_verdict(claim: str, test: PairedTest, p_holm: float, need: int, holm_ready: bool) -> str:
     """The pre-registered rule: the primary claim needs a Holm-adjusted p < 0.05 and a positive mean; the
-    others need their interval above 0; "no" when the interval lies below 0."""
+    others need their interval above 0; "no" when the interval lies below 0. Interim below `need` seeds."""
     reading = verdict(test.difference)
     if reading == "too few seeds":
         return reading
-    if test.difference.n < min_seeds:
-        return f"interim ({test.difference.n} of {min_seeds} seeds)"
+    if test.difference.n < need:
+        return f"interim ({test.difference.n} of {need} seeds)"
     if claim == PRIMARY_CLAIM:
+        if not holm_ready:
+            return "interim (Holm's adjustment waits for the other primary comparison)"
         if p_holm < 0.05 and test.difference.estimate > 0:
             return "yes"
         return "no" if reading == "lower" else "not shown"
@@ -469,11 +508,14 @@ POWER_RULE = {"effect": 0.02, "alpha": 0.025, "power": 0.8, "max_seeds": 20}
 def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> pd.DataFrame:
     """Per primary comparison: the paired seeds so far, the SD of the paired pass@1 differences, the seeds the
     power rule asks for (`dra.stats.seeds_for_power`, then clipped to [min_seeds, 20]) and what to do. The rule
-    looks at the variance only, never at the effect, and is applied once, at `min_seeds` seeds."""
+    looks at the variance only, never at the effect, and is applied once: at `min_seeds` seeds, to the first
+    `min_seeds` paired seeds (0-7), so the seeds it adds never change its answer. Before then, the SD of the
+    seeds so far previews it."""
     rows = []
     for arm, baseline in PRIMARY_COMPARISONS:
-        test = compare_arms(results, arm, baseline)
-        n = test.difference.n
+        values, reference = _paired(results, arm, baseline, "pass@1")
+        n = len(values)
+        test = paired_t_test(values[:min_seeds], reference[:min_seeds])
         needed = (seeds_for_power(test.sd, POWER_RULE["effect"], POWER_RULE["alpha"], POWER_RULE["power"])
                   if n >= 2 and test.sd > 0 else None)
         # identical differences on every seed (SD 0) need no more seeds than the minimum
@@ -485,6 +527,18 @@ def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_S
         rows.append({"comparison": comparison_label(arm, baseline), "seeds": n, "sd": test.sd,
                      "seeds_for_power": needed, "target": target, "action": action})
     return pd.DataFrame(rows).astype({"seeds_for_power": "Int64", "target": "Int64"})
+
+
+def extension_seeds(settings: profiles.ExperimentSettings, results: Sequence[dict[str, Any]],
+                    ) -> dict[str, tuple[int, ...]]:
+    """The seeds the power rule adds after the profile's (e.g. 8-13 for a target of 14): for both arms of
+    each primary comparison it extended; none before it has applied."""
+    start, count = max(settings.seeds) + 1, len(settings.seeds)
+    extra = {}
+    for (arm, baseline), row in zip(PRIMARY_COMPARISONS, power_rule(results).itertuples()):
+        if row.seeds >= VERDICT_MIN_SEEDS and row.target > count:
+            extra |= dict.fromkeys((arm, baseline), tuple(range(start, start + row.target - count)))
+    return extra
 
 
 def world_check(results: Sequence[dict[str, Any]], arms: Sequence[str] = ("grpo", "dr_grpo"),
@@ -737,6 +791,18 @@ def _number_or_yaml(text: str) -> Any:
     return value
 
 
+def print_missing(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, overrides: Mapping[str, Any],
+                  options: str = "") -> None:
+    """Print a `python -m dra.experiment` command (with `options`, the grid's) for each run of (profile, arms,
+    seeds, overrides) without a current results file, in the pre-registered order; the first also evaluates
+    the base policy when it has no results yet."""
+    results, missing = collect(profile, arms, seeds, train_missing=False, overrides=overrides)
+    base_done = any(r["arm"] == "base" for r in results)
+    for position, (arm, seed) in enumerate(missing):
+        skip = "" if position == 0 and not base_done else " --skip-base"
+        print(f"python -m dra.experiment --profile {profile}{options} --arms {arm} --seeds {seed}{skip}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Fill the results cache of the mini-world experiment, e.g. from two single-threaded processes at once,
     each with its own arms or seeds. Every run is keyed by its configuration and resumes when interrupted.
@@ -785,6 +851,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "--grid's")
     parser.add_argument("--skip-base", action="store_true",
                         help="leave the base policy's evaluation to another process")
+    parser.add_argument("--missing", action="store_true",
+                        help="train nothing: print one command per run the test grid still needs, in the "
+                             "pre-registered order (primary arms seed by seed, with the seeds the power rule adds; "
+                             "then the verdict controls; then the rest), e.g. to share among processes")
     args = parser.parse_args(argv)
     try:  # without --grid: no overrides, the paper's four arms
         grid = (profiles.get(args.profile).mini_experiment().grid(args.grid) if args.grid
@@ -802,6 +872,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}.")
         overrides[key] = _number_or_yaml(value)
+    if args.missing:
+        if args.split != "test":
+            parser.error("--missing lists the runs of the test grid; leave out --split.")
+        options = (f" --grid {args.grid}" if args.grid else "") + (" --set " + " ".join(map(shlex.quote, args.set)) if args.set else "")
+        print_missing(args.profile, args.arms, args.seeds, overrides, options)
+        return
+
     def report(result: dict[str, Any]) -> None:
         print(result["arm"], result["seed"], args.split, overrides, {
             k: round(v, 3) for k, v in result["evaluation"].items()

@@ -329,3 +329,72 @@ def test_breakdown_tables_average_each_entry_over_seeds_and_count_an_unused_stra
     assert list(shares.columns) == ["plus_one", "plus_five", "minus_one"]  # by mean share over the arms
     assert shares.sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
     assert experiment.breakdown_table([]).empty
+
+
+def _primary_results(target_noise: float, quiet_noise: float = 0.0005, seeds: range = range(8)) -> list[dict]:
+    """GRPO / DRA-GRPO with paired differences of SD ~`target_noise`, Dr. GRPO / DRA-Dr. GRPO nearly equal."""
+    rng = np.random.default_rng(3)
+    rows = [{"arm": "base", "seed": None, "evaluation": {"pass@1": 0.25}}]
+    for seed in seeds:
+        for (arm, baseline), noise in ((("dra_grpo", "grpo"), target_noise), (("dra_dr_grpo", "dr_grpo"), quiet_noise)):
+            level = 0.4 + rng.normal(0, 0.01)
+            rows += [{"arm": baseline, "seed": seed, "evaluation": {"pass@1": level}},
+                     {"arm": arm, "seed": seed, "evaluation": {"pass@1": level + 0.05 + rng.normal(0, noise)}}]
+    return rows
+
+
+def test_power_rule_is_applied_once_on_the_first_8_seeds():
+    """The seeds it adds never change its answer: wild seeds 8+ leave the SD and target of seeds 0-7."""
+    first = _primary_results(0.03)
+    target = experiment.power_rule(first).iloc[0]["target"]
+    assert target > 8 and experiment.power_rule(first).iloc[0]["action"] == f"extend both arms to {target} seeds"
+    wild = [{**r, "seed": r["seed"] + 8, "evaluation": {"pass@1": r["evaluation"]["pass@1"] * (1 + r["seed"])}}
+            for r in _primary_results(0.03, seeds=range(target - 8)) if r["arm"] != "base"]
+    row = experiment.power_rule(first + wild).iloc[0]
+    assert row["sd"] == pytest.approx(experiment.power_rule(first).iloc[0]["sd"]) and row["target"] == target
+    assert row["seeds"] == target and row["action"] == "stop: enough seeds"
+
+
+def test_claims_wait_for_the_seeds_the_power_rule_adds():
+    """An extended comparison's claims stay interim until its target; the primary claim of the comparison that
+    is complete waits too, because Holm's adjustment reads both p-values; its other claims get their verdict."""
+    results = _primary_results(0.03)
+    target = int(experiment.power_rule(results).iloc[0]["target"])
+    table = experiment.claims_table(results).set_index(["claim", "comparison", "metric"])["verdict"]
+    assert table["DRA raises pass@1", "DRA-GRPO - GRPO", "pass@1"] == f"interim (8 of {target} seeds)"
+    assert table["DRA raises pass@1", "DRA-Dr. GRPO - Dr. GRPO", "pass@1"].startswith("interim (Holm")
+    extended = results + [r for r in _primary_results(0.03, seeds=range(8, target)) if r["arm"] in ("grpo", "dra_grpo")]
+    final = experiment.claims_table(extended).set_index(["claim", "comparison"])
+    assert final.loc[("DRA raises pass@1", "DRA-GRPO - GRPO"), "seeds"] == target
+    assert set(final.loc["DRA raises pass@1", "verdict"]) <= {"yes", "no", "not shown"}
+
+
+def test_collect_asks_for_the_power_rules_seeds_in_the_preregistered_order(monkeypatch):
+    results = _primary_results(0.03) + [{"arm": "grpo", "seed": 9, "evaluation": {"pass@1": 0.4}},
+                                        {"arm": "grpo", "seed": 30, "evaluation": {"pass@1": 0.4}}]
+    monkeypatch.setattr(experiment, "load_results", lambda profile: [{**r, "key": "k"} for r in results])
+    monkeypatch.setattr(experiment, "result_key", lambda *args: "k")  # every file current
+    target = int(experiment.power_rule(results).iloc[0]["target"])
+    found, missing = experiment.collect("mini", arms=experiment.PRIMARY_ARMS, train_missing=False)
+    assert missing == [(arm, seed) for seed in range(8, target) for arm in ("grpo", "dra_grpo") if (arm, seed) != ("grpo", 9)]
+    assert {(r["arm"], r["seed"]) for r in found} == {(r["arm"], r["seed"]) for r in results} - {("grpo", 30)}
+    chosen, none_missing = experiment.collect("mini", arms=["grpo"], seeds=[0], train_missing=False)
+    assert sorted(r["arm"] for r in chosen) == ["base", "grpo"] and none_missing == []
+    assert experiment.run_order([("grpo_entropy", 0), ("dr_grpo_scale", 1), ("dra_grpo", 2), ("grpo", 2), ("dr_grpo_scale", 0)]) == [
+        ("grpo", 2), ("dra_grpo", 2), ("dr_grpo_scale", 0), ("dr_grpo_scale", 1), ("grpo_entropy", 0)]
+
+
+def test_missing_prints_one_command_per_run_left(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path))
+    experiment.main(["--profile", "smoke", "--grid", "long", "--arms", "grpo", "dra_grpo", "--missing"])
+    lines = capsys.readouterr().out.splitlines()
+    seeds = experiment.profiles.get("smoke").mini_experiment().seeds
+    assert len(lines) == 2 * len(seeds)  # nothing trained, nothing run
+    assert lines[0] == f"python -m dra.experiment --profile smoke --grid long --arms grpo --seeds {seeds[0]}"  # + base
+    assert all(line.endswith(" --skip-base") for line in lines[1:])
+    experiment.main(["--profile", "smoke", "--arms", "grpo", "--set", "learning_rate=1e-5", "max_steps=2", "--missing"])
+    assert capsys.readouterr().out == ("python -m dra.experiment --profile smoke --set learning_rate=1e-5 max_steps=2 "
+                                       "--arms grpo --seeds 0\n")
+    with pytest.raises(SystemExit):
+        experiment.main(["--profile", "smoke", "--split", "validation", "--missing"])
+    assert "leave out --split" in capsys.readouterr().err

@@ -188,7 +188,9 @@ if len(results):
 # %% [markdown]
 # **The power rule** (pre-registered): at 8 seeds, the SD of each primary comparison's paired pass@1 differences
 # decides how many seeds detect a 2-point difference with 80% power at alpha 0.025; both arms are extended to that
-# many (at least 8, at most 20), then the grid stops. It reads the variance only, never the effect.
+# many (at least 8, at most 20), then the grid stops. It reads the variance only, never the effect, and only seeds
+# 0-7, so the seeds it adds never change it. Until they land, `missing` (above) lists them and the claims of that
+# comparison stay interim (`python -m dra.experiment --grid long --missing` prints the commands that run them).
 
 # %%
 power = experiment.power_rule(results)
