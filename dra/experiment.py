@@ -235,17 +235,26 @@ def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, s
                    base: bool = True, split: str = "test", overrides: Mapping[str, Any] | None = None,
                    report: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The base evaluation and every (arm, seed) on `split` (with recipe `overrides`, e.g. a sweep's learning
-    rate), each read back from its results file when it is current; `report` is called with each result."""
+    rate), each read back from its results file when it is current; `report` is called with each result.
+    Without `seeds` on the test split, then also the seeds the power rule adds to these arms once it has
+    applied (`collect`'s missing runs, read from every current results file, so runs made by other processes
+    count)."""
     profile = profiles.get(profile)
     settings = profile.mini_experiment()
     results = [run_base(profile, settings.eval_prompts, split)] if base else []
     arm_seeds = _arm_seeds(settings, arms, seeds)
     order = list(seeds) if seeds is not None else sorted({seed for chosen in arm_seeds.values() for seed in chosen})
-    grid = [Run.of(profile, arm, seed, overrides) for seed in order for arm in arms if seed in arm_seeds[arm]]
-    for position, run in enumerate(grid, start=1):
-        results.append(run_arm(run, settings.eval_prompts, split, run_label(run.arm, run.seed, (position, len(grid)))))
-        if report is not None:
-            report(results[-1])
+
+    def run_all(runs: Sequence[tuple[str, int]]) -> None:
+        for position, (arm, seed) in enumerate(runs, start=1):
+            run = Run.of(profile, arm, seed, overrides)
+            results.append(run_arm(run, settings.eval_prompts, split, run_label(arm, seed, (position, len(runs)))))
+            if report is not None:
+                report(results[-1])
+
+    run_all([(arm, seed) for seed in order for arm in arms if seed in arm_seeds[arm]])
+    if seeds is None and split == "test":  # the grid is in: now the seeds the power rule added, if any
+        run_all(collect(profile, arms, train_missing=False, overrides=overrides)[1])
     return results
 
 
@@ -263,11 +272,7 @@ def collect(profile: str | Profile, arms: Sequence[str] | None = None, seeds: Se
     settings = profile.mini_experiment()
     arms = recipes.arms(profile) if arms is None else arms
     if train_missing:
-        results = run_experiment(profile, arms, seeds, overrides=overrides)
-        for arm, more in (extension_seeds(settings, results) if seeds is None else {}).items():
-            if arm in arms:
-                results += run_experiment(profile, [arm], more, base=False, overrides=overrides)
-        return results, []
+        return run_experiment(profile, arms, seeds, overrides=overrides), []
 
     def current_key(r: dict[str, Any]) -> str:
         made_by = (base_model_key(profile) if r["arm"] == "base"
@@ -810,6 +815,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
         python -m dra.experiment --profile mini --grid long --arms grpo --seeds 2 --skip-base   # the long grid
+        python -m dra.experiment --profile mini --grid long --missing   # its runs still to do, one command each
     """
     class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
         """The docstring's layout kept, every option's default shown as it is typed (lists as words; options
@@ -837,7 +843,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"arms to run, any of {', '.join(recipes.arms('mini'))} (default: "
                              f"{' '.join(PRIMARY_ARMS)}; with --grid, the grid's arms)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
-                        help=f"training seeds (default: the profile's; {profile_seeds})")
+                        help=f"training seeds (default: the profile's, {profile_seeds}; then, on the test split, "
+                             "the seeds the power rule adds to the primary arms once it has applied)")
     parser.add_argument("--split", default="test", choices=["validation", "test"],
                         help="evaluation split (tune on validation only)")
     grids = "; ".join(f"{name}: " + ", ".join(f"{grid} ({override_tag(spec.overrides)})" for grid, spec in

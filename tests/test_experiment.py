@@ -398,3 +398,28 @@ def test_missing_prints_one_command_per_run_left(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         experiment.main(["--profile", "smoke", "--split", "validation", "--missing"])
     assert "leave out --split" in capsys.readouterr().err
+
+
+def test_a_grid_run_without_seeds_goes_on_to_the_seeds_the_power_rule_adds(monkeypatch):
+    """`python -m dra.experiment` without --seeds trains seeds 0-7, applies the rule to every current results file,
+    then trains the seeds it added; nothing else, and nothing twice."""
+    rng = np.random.default_rng(5)
+    noise = {seed: rng.normal(0, 0.03) for seed in range(20)}
+    store, trained = [], []
+
+    def fake_run_arm(run, eval_prompts, split, label):
+        trained.append((run.arm, run.seed))
+        value = 0.4 + (0.05 + noise[run.seed] if run.arm == "dra_grpo" else 0.0)
+        store.append({"arm": run.arm, "seed": run.seed, "key": "k", "evaluation": {"pass@1": value}})
+        return store[-1]
+
+    monkeypatch.setattr(experiment, "run_arm", fake_run_arm)
+    monkeypatch.setattr(experiment, "load_results", lambda profile: store)
+    monkeypatch.setattr(experiment, "result_key", lambda *args: "k")
+    experiment.run_experiment("mini", ["grpo", "dra_grpo"], base=False)
+    target = int(experiment.power_rule(store).iloc[0]["target"])
+    assert target > 8
+    assert trained == [(arm, seed) for seed in range(target) for arm in ("grpo", "dra_grpo")]
+    trained.clear()
+    experiment.run_experiment("mini", ["grpo"], seeds=[0], base=False)  # seeds given: those only
+    assert trained == [("grpo", 0)]
