@@ -27,6 +27,8 @@ import copy
 import inspect
 import os
 import shlex
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -796,16 +798,64 @@ def _number_or_yaml(text: str) -> Any:
     return value
 
 
+def run_command(profile: str, options: Sequence[str], arm: str, seed: int, skip_base: bool = True,
+                python: str = "python") -> list[str]:
+    """The `python -m dra.experiment` command that trains and evaluates one run; `options` carry the grid
+    (e.g. ["--grid", "long"] or ["--set", "max_steps=960"])."""
+    return [python, "-m", "dra.experiment", "--profile", profile, *options, "--arms", arm, "--seeds", str(seed),
+            *(["--skip-base"] if skip_base else [])]
+
+
 def print_missing(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, overrides: Mapping[str, Any],
-                  options: str = "") -> None:
-    """Print a `python -m dra.experiment` command (with `options`, the grid's) for each run of (profile, arms,
-    seeds, overrides) without a current results file, in the pre-registered order; the first also evaluates
-    the base policy when it has no results yet."""
+                  options: Sequence[str] = ()) -> None:
+    """Print the command (`run_command`) of each run of (profile, arms, seeds, overrides) without a current
+    results file, in the pre-registered order; the first also evaluates the base policy when it has no results
+    yet."""
     results, missing = collect(profile, arms, seeds, train_missing=False, overrides=overrides)
     base_done = any(r["arm"] == "base" for r in results)
     for position, (arm, seed) in enumerate(missing):
-        skip = "" if position == 0 and not base_done else " --skip-base"
-        print(f"python -m dra.experiment --profile {profile}{options} --arms {arm} --seeds {seed}{skip}")
+        print(shlex.join(run_command(profile, options, arm, seed, skip_base=base_done or position > 0)))
+
+
+def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, overrides: Mapping[str, Any],
+              options: Sequence[str], workers: int, poll_seconds: float = 10.0) -> None:
+    """Train every run (profile, arms, seeds, overrides) still needs, `workers` at a time, each in its own
+    `run_command` process (OMP_NUM_THREADS=1 unless set: one core each), taking the next run in the
+    pre-registered order (`collect`'s missing, read again as each one ends, so the power rule's seeds join
+    once it has applied). Each process writes to worker.log in its run's folder. After a failed run no new one
+    starts; the others finish, then RuntimeError names the logs to read."""
+    settings = profiles.get(profile).mini_experiment()
+    run_base(profile, settings.eval_prompts)  # once, here: the workers skip it
+    environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}
+    finished: set[tuple[str, int]] = set()
+    failed: list[Path] = []
+    while True:
+        for run, (process, log) in list(running.items()):
+            if process.poll() is not None:
+                del running[run]
+                finished.add(run)
+                print(f"{run_label(*run)}: {'done' if process.returncode == 0 else 'FAILED, see ' + str(log)}",
+                      flush=True)
+                if process.returncode:
+                    failed.append(log)
+        queue = [] if failed else [run for run in collect(profile, arms, seeds, False, overrides)[1]
+                                   if run not in running and run not in finished]
+        for position, (arm, seed) in enumerate(queue[:workers - len(running)], start=1):
+            log = Run.of(profile, arm, seed, overrides).directory / "worker.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as out:
+                command = run_command(profile, options, arm, seed, python=sys.executable)
+                running[(arm, seed)] = (subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                                         env=environment), log)
+            print(f"{run_label(arm, seed)}: started ({len(queue) - position} more waiting), log {log}", flush=True)
+        if not running:
+            break
+        time.sleep(poll_seconds)
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed; read {', '.join(map(str, failed))}.")
+    if left := collect(profile, arms, seeds, False, overrides)[1]:  # finished, yet no current results file
+        raise RuntimeError(f"runs {left} ended without a current results file; rerun them one by one.")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -816,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
         python -m dra.experiment --profile mini --grid long --arms grpo --seeds 2 --skip-base   # the long grid
         python -m dra.experiment --profile mini --grid long --missing   # its runs still to do, one command each
+        python -m dra.experiment --profile mini --grid long --workers 2   # all of them, two processes at a time
     """
     class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
         """The docstring's layout kept, every option's default shown as it is typed (lists as words; options
@@ -862,6 +913,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="train nothing: print one command per run the test grid still needs, in the "
                              "pre-registered order (primary arms seed by seed, with the seeds the power rule adds; "
                              "then the verdict controls; then the rest), e.g. to share among processes")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="train the runs still missing in N processes at once (one core each, unless "
+                             "OMP_NUM_THREADS is set), next run first in the pre-registered order")
     args = parser.parse_args(argv)
     try:  # without --grid: no overrides, the paper's four arms
         grid = (profiles.get(args.profile).mini_experiment().grid(args.grid) if args.grid
@@ -879,11 +933,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}.")
         overrides[key] = _number_or_yaml(value)
+    options = [*(["--grid", args.grid] if args.grid else []), *(["--set", *args.set] if args.set else [])]
+    if (args.missing or args.workers > 1) and args.split != "test":
+        parser.error("--missing and --workers work on the test grid; leave out --split.")
+    if args.workers < 1:
+        parser.error(f"--workers must be 1 or more, got {args.workers}.")
     if args.missing:
-        if args.split != "test":
-            parser.error("--missing lists the runs of the test grid; leave out --split.")
-        options = (f" --grid {args.grid}" if args.grid else "") + (" --set " + " ".join(map(shlex.quote, args.set)) if args.set else "")
         print_missing(args.profile, args.arms, args.seeds, overrides, options)
+        return
+    if args.workers > 1:
+        try:
+            fill_grid(args.profile, args.arms, args.seeds, overrides, options, args.workers)
+        except RuntimeError as error:
+            sys.exit(f"error: {error}")
         return
 
     def report(result: dict[str, Any]) -> None:

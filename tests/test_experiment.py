@@ -1,6 +1,7 @@
 """The experiment's statistics against hand-computed values, and table export."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -423,3 +424,22 @@ def test_a_grid_run_without_seeds_goes_on_to_the_seeds_the_power_rule_adds(monke
     trained.clear()
     experiment.run_experiment("mini", ["grpo"], seeds=[0], base=False)  # seeds given: those only
     assert trained == [("grpo", 0)]
+
+
+@pytest.mark.slow
+def test_workers_fill_what_is_missing_in_parallel_processes_and_name_the_log_of_a_failed_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path))
+    real_sleep = experiment.time.sleep
+    monkeypatch.setattr(experiment.time, "sleep", lambda seconds: real_sleep(min(seconds, 0.5)))  # poll faster
+    experiment.main(["--profile", "smoke", "--arms", "grpo", "dra_grpo", "--workers", "2"])
+    shown = capsys.readouterr().out
+    assert shown.count(": started") == 2 and "GRPO seed 0: done" in shown and "DRA-GRPO seed 0: done" in shown
+    assert experiment.collect("smoke", ["grpo", "dra_grpo"], train_missing=False)[1] == []
+    for arm in ("grpo", "dra_grpo"):
+        assert "run 1/1" in (experiment.Run.of("smoke", arm, 0).directory / "worker.log").read_text()
+    experiment.main(["--profile", "smoke", "--arms", "grpo", "dra_grpo", "--workers", "2"])
+    assert "started" not in capsys.readouterr().out  # nothing left to do
+    with pytest.raises(SystemExit, match=r"1 run\(s\) failed; read .*worker\.log") as failure:
+        experiment.main(["--profile", "smoke", "--arms", "grpo", "--set", "unknown_setting=1", "--workers", "2"])
+    log = Path(str(failure.value).split("read ")[1].rstrip("."))
+    assert "unknown_setting" in log.read_text()  # the child's own error, kept for the user
