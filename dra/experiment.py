@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import inspect
 import os
 import shlex
@@ -31,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -207,15 +209,31 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
     if (saved := _cached(out, key)) is not None:
         return saved
     progress_label = progress_label or run_label(run.arm, run.seed)
-    run_dir = train_run(run, progress_label)
-    result = {
-        "key": key, "arm": run.arm, "seed": run.seed, "split": split, "overrides": dict(run.overrides),
-        "evaluation": _evaluate_model(run_dir, f"{run.arm}_seed{run.seed}_{run.key}", run.profile, eval_prompts,
-                                      split, progress_label),
-        "curve": training_curve(run_dir),
-    }
-    return _save(out, result, run.profile.name, run.seed, recipe=run.recipe, train_key=run.key,
-                 base_policy=run.profile.mini_policy().key())
+    with _exclusive(run):
+        run_dir = train_run(run, progress_label)
+        result = {
+            "key": key, "arm": run.arm, "seed": run.seed, "split": split, "overrides": dict(run.overrides),
+            "evaluation": _evaluate_model(run_dir, f"{run.arm}_seed{run.seed}_{run.key}", run.profile,
+                                          eval_prompts, split, progress_label),
+            "curve": training_curve(run_dir),
+        }
+        return _save(out, result, run.profile.name, run.seed, recipe=run.recipe, train_key=run.key,
+                     base_policy=run.profile.mini_policy().key())
+
+
+@contextmanager
+def _exclusive(run: Run) -> Iterator[None]:
+    """Hold an exclusive lock on the run's folder while this process trains and evaluates it, so that a second
+    process given the same run (two terminals, a notebook beside --workers) stops with a clear error instead
+    of writing the same checkpoints."""
+    run.directory.mkdir(parents=True, exist_ok=True)
+    with open(run.directory / "in_use.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{run_label(run.arm, run.seed)} is being trained or evaluated by another process "
+                               f"({run.directory}); let it finish, or stop it, then run this again.") from None
+        yield
 
 
 def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> dict[str, Any]:

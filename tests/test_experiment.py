@@ -443,3 +443,12 @@ def test_workers_fill_what_is_missing_in_parallel_processes_and_name_the_log_of_
         experiment.main(["--profile", "smoke", "--arms", "grpo", "--set", "unknown_setting=1", "--workers", "2"])
     log = Path(str(failure.value).split("read ")[1].rstrip("."))
     assert "unknown_setting" in log.read_text()  # the child's own error, kept for the user
+
+
+def test_a_run_another_process_holds_is_refused_not_trained_twice(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path))
+    run = experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1, "learning_rate": 2e-5})
+    with experiment._exclusive(run):  # as a second process would hold it: a separate open file, its own lock
+        with pytest.raises(RuntimeError, match=r"GRPO seed 0 is being trained or evaluated by another process"):
+            experiment.run_arm(run, eval_prompts=4)
+    assert not (run.directory / "metrics.jsonl").exists()  # refused before training started
