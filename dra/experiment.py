@@ -848,17 +848,20 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
     running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}
     finished: set[tuple[str, int]] = set()
     failed: list[Path] = []
+    changed = True  # the results files are read again only when a run has ended
     while True:
         for run, (process, log) in list(running.items()):
             if process.poll() is not None:
                 del running[run]
                 finished.add(run)
+                changed = True
                 print(f"{run_label(*run)}: {'done' if process.returncode == 0 else 'FAILED, see ' + str(log)}",
                       flush=True)
                 if process.returncode:
                     failed.append(log)
-        queue = [] if failed else [run for run in collect(profile, arms, seeds, False, overrides)[1]
-                                   if run not in running and run not in finished]
+        queue = [] if failed or not changed else [run for run in collect(profile, arms, seeds, False, overrides)[1]
+                                                  if run not in running and run not in finished]
+        changed = False
         for position, (arm, seed) in enumerate(queue[:workers - len(running)], start=1):
             log = Run.of(profile, arm, seed, overrides).directory / "worker.log"
             log.parent.mkdir(parents=True, exist_ok=True)
