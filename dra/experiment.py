@@ -272,9 +272,10 @@ def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, s
             if report is not None:
                 report(results[-1])
 
-    run_all([(arm, seed) for seed in order for arm in arms if seed in arm_seeds[arm]])
+    grid = [(arm, seed) for seed in order for arm in arms if seed in arm_seeds[arm]]
+    run_all(grid)
     if seeds is None and split == "test":  # the grid is in: now the seeds the power rule added, if any
-        run_all(collect(profile, arms, train_missing=False, overrides=overrides)[1])
+        run_all([run for run in collect(profile, arms, train_missing=False, overrides=overrides)[1] if run not in grid])
     return results
 
 

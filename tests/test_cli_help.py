@@ -38,7 +38,8 @@ def sections(text: str) -> dict[str, str]:
 def test_experiment_help_shows_every_options_default(capsys):
     text = help_text(experiment.main, capsys)
     entries = option_entries(text)
-    assert set(entries) == {"-h", "--profile", "--arms", "--seeds", "--split", "--grid", "--set", "--skip-base"}
+    assert set(entries) == {"-h", "--profile", "--arms", "--seeds", "--split", "--grid", "--set", "--skip-base",
+                            "--missing", "--workers"}
     for name, help_ in entries.items():
         if name != "-h":
             assert "default:" in help_, f"{name} does not say its default: {help_}"
