@@ -221,6 +221,17 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
                      base_policy=run.profile.mini_policy().key())
 
 
+def _in_use(run: Run) -> bool:
+    """Whether another process holds the run (`_exclusive`)."""
+    if not (run.directory / "in_use.lock").exists():  # never started: nothing to create for it here
+        return False
+    try:
+        with _exclusive(run):
+            return False
+    except RuntimeError:
+        return True
+
+
 @contextmanager
 def _exclusive(run: Run) -> Iterator[None]:
     """Hold an exclusive lock on the run's folder while this process trains and evaluates it, so that a second
@@ -841,15 +852,17 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
     """Train every run (profile, arms, seeds, overrides) still needs, `workers` at a time, each in its own
     `run_command` process (OMP_NUM_THREADS=1 unless set: one core each), taking the next run in the
     pre-registered order (`collect`'s missing, read again as each one ends, so the power rule's seeds join
-    once it has applied). Each process writes to worker.log in its run's folder. After a failed run no new one
-    starts; the others finish, then RuntimeError names the logs to read."""
+    once it has applied). Each process writes to worker.log in its run's folder. A run another process holds
+    (another terminal, another machine on the same disk) is left to it and waited for. After a failed run no
+    new one starts; the others finish, then RuntimeError names the logs to read."""
     settings = profiles.get(profile).mini_experiment()
     run_base(profile, settings.eval_prompts)  # once, here: the workers skip it
     environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}
     finished: set[tuple[str, int]] = set()
     failed: list[Path] = []
-    changed = True  # the results files are read again only when a run has ended
+    changed = True  # the results files are read again only when a run has ended or one is held elsewhere
+    elsewhere: list[tuple[str, int]] = []
     while True:
         for run, (process, log) in list(running.items()):
             if process.poll() is not None:
@@ -860,9 +873,17 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
                       flush=True)
                 if process.returncode:
                     failed.append(log)
-        queue = [] if failed or not changed else [run for run in collect(profile, arms, seeds, False, overrides)[1]
-                                                  if run not in running and run not in finished]
-        changed = False
+        queue = []
+        if changed and not failed:
+            queue = [run for run in collect(profile, arms, seeds, False, overrides)[1]
+                     if run not in running and run not in finished]
+            held = [run for run in queue if _in_use(Run.of(profile, *run, overrides))]
+            for run in set(held) - set(elsewhere):
+                print(f"{run_label(*run)}: another process is running it; waiting for it", flush=True)
+            elsewhere, queue = held, [run for run in queue if run not in held]
+        elif failed:
+            elsewhere = []
+        changed = bool(elsewhere)
         for position, (arm, seed) in enumerate(queue[:workers - len(running)], start=1):
             log = Run.of(profile, arm, seed, overrides).directory / "worker.log"
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -871,7 +892,7 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
                 running[(arm, seed)] = (subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                                          env=environment), log)
             print(f"{run_label(arm, seed)}: started ({len(queue) - position} more waiting), log {log}", flush=True)
-        if not running:
+        if not running and not elsewhere:
             break
         time.sleep(poll_seconds)
     if failed:

@@ -1,6 +1,7 @@
 """The experiment's statistics against hand-computed values, and table export."""
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -431,9 +432,31 @@ def test_workers_fill_what_is_missing_in_parallel_processes_and_name_the_log_of_
     monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path))
     real_sleep = experiment.time.sleep
     monkeypatch.setattr(experiment.time, "sleep", lambda seconds: real_sleep(min(seconds, 0.5)))  # poll faster
+    held = experiment.Run.of("smoke", "dra_grpo", 0)
+    holding, release = threading.Event(), threading.Event()
+
+    def another_process():  # holds DRA-GRPO seed 0, as another terminal would, until the workers have seen it
+        with experiment._exclusive(held):
+            holding.set()
+            release.wait(120)
+
+    def noticing(run):
+        busy = in_use(run)
+        if busy:
+            release.set()
+        return busy
+
+    in_use = experiment._in_use
+    monkeypatch.setattr(experiment, "_in_use", noticing)
+    thread = threading.Thread(target=another_process)
+    thread.start()
+    holding.wait()
     experiment.main(["--profile", "smoke", "--arms", "grpo", "dra_grpo", "--workers", "2"])
+    thread.join()
     shown = capsys.readouterr().out
+    assert "DRA-GRPO seed 0: another process is running it; waiting for it" in shown
     assert shown.count(": started") == 2 and "GRPO seed 0: done" in shown and "DRA-GRPO seed 0: done" in shown
+    assert shown.index("another process") < shown.index("DRA-GRPO seed 0: started")  # left alone while held
     assert experiment.collect("smoke", ["grpo", "dra_grpo"], train_missing=False)[1] == []
     for arm in ("grpo", "dra_grpo"):
         assert "run 1/1" in (experiment.Run.of("smoke", arm, 0).directory / "worker.log").read_text()
