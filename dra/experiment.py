@@ -902,8 +902,9 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Fill the results cache of the mini-world experiment, e.g. from two single-threaded processes at once,
-    each with its own arms or seeds. Every run is keyed by its configuration and resumes when interrupted.
+    """Fill the results cache of the mini-world experiment: run after run in this process, or N runs at a time
+    with --workers N. Every run is keyed by its configuration, resumes when interrupted, and is refused while
+    another process holds it.
 
         python -m dra.experiment --profile mini --arms grpo dra_grpo --seeds 0 1
         python -m dra.experiment --profile mini --split validation --arms grpo --set learning_rate=1e-5   # sweep
