@@ -503,8 +503,7 @@ def claims_table(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN
     comparison the rule extended): its numbers are descriptive, not a verdict. The primary claim
     also waits for the other primary comparison, because Holm's adjustment reads both p-values."""
     tests = [compare_arms(results, arm, baseline, metric) for _, arm, baseline, metric in CLAIMS]
-    required = {pair: int(row.target) for pair, row in zip(PRIMARY_COMPARISONS, power_rule(results, min_seeds).itertuples())
-                if row.seeds >= min_seeds}
+    required = applied_targets(results, min_seeds)
     needs = [required.get((arm, baseline), min_seeds) for _, arm, baseline, _ in CLAIMS]
     holm_ready = all(test.difference.n >= need for (claim, *_), test, need in zip(CLAIMS, tests, needs)
                      if claim == PRIMARY_CLAIM)
@@ -566,15 +565,22 @@ def power_rule(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_S
     return pd.DataFrame(rows).astype({"seeds_for_power": "Int64", "target": "Int64"})
 
 
+def applied_targets(results: Sequence[dict[str, Any]], min_seeds: int = VERDICT_MIN_SEEDS) -> dict[tuple[str, str], int]:
+    """(arm, baseline) -> the seeds the power rule asks for, for each primary comparison it has applied to
+    (both arms at `min_seeds` seeds); comparisons it has not reached yet are absent."""
+    return {pair: int(row.target) for pair, row in zip(PRIMARY_COMPARISONS, power_rule(results, min_seeds).itertuples())
+            if row.seeds >= min_seeds}
+
+
 def extension_seeds(settings: profiles.ExperimentSettings, results: Sequence[dict[str, Any]],
                     ) -> dict[str, tuple[int, ...]]:
     """The seeds the power rule adds after the profile's (e.g. 8-13 for a target of 14): for both arms of
     each primary comparison it extended; none before it has applied."""
     start, count = max(settings.seeds) + 1, len(settings.seeds)
     extra = {}
-    for (arm, baseline), row in zip(PRIMARY_COMPARISONS, power_rule(results).itertuples()):
-        if row.seeds >= VERDICT_MIN_SEEDS and row.target > count:
-            extra |= dict.fromkeys((arm, baseline), tuple(range(start, start + row.target - count)))
+    for (arm, baseline), target in applied_targets(results).items():
+        if target > count:
+            extra |= dict.fromkeys((arm, baseline), tuple(range(start, start + target - count)))
     return extra
 
 
@@ -609,8 +615,10 @@ def breakdown_table(results: Sequence[dict[str, Any]], readout: str = "accuracy_
     that use each strategy, whether a rare strategy survives RL). A strategy an arm never used counts as 0."""
     rows = [{"arm": ARM_LABELS.get(r["arm"], r["arm"]), **r["evaluation"].get(readout, {})} for r in results]
     frame = pd.DataFrame(rows)
-    if not len(frame) or readout != "strategy_shares":
-        return frame.groupby("arm", sort=False).mean() if len(frame) else frame
+    if not len(frame):
+        return frame
+    if readout != "strategy_shares":
+        return frame.groupby("arm", sort=False).mean()
     table = frame.fillna(0.0).groupby("arm", sort=False).mean()  # each result lists only the strategies it saw
     return table[table.mean().sort_values(ascending=False).index]
 
@@ -874,15 +882,15 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
                 if process.returncode:
                     failed.append(log)
         queue = []
-        if changed and not failed:
+        if failed:  # start nothing more, wait for nothing held elsewhere
+            elsewhere = []
+        elif changed:
             queue = [run for run in collect(profile, arms, seeds, False, overrides)[1]
                      if run not in running and run not in finished]
             held = [run for run in queue if _in_use(Run.of(profile, *run, overrides))]
             for run in set(held) - set(elsewhere):
                 print(f"{run_label(*run)}: another process is running it; waiting for it", flush=True)
             elsewhere, queue = held, [run for run in queue if run not in held]
-        elif failed:
-            elsewhere = []
         changed = bool(elsewhere)
         for position, (arm, seed) in enumerate(queue[:workers - len(running)], start=1):
             log = Run.of(profile, arm, seed, overrides).directory / "worker.log"
