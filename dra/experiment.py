@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import fcntl
 import inspect
 import os
 import shlex
@@ -32,11 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,7 @@ import yaml
 
 from dra import evaluate, metrics, mini, policy, profiles, recipes
 from dra.config import results_dir, runs_dir
-from dra.io import config_key, read_json, read_jsonl, write_json
+from dra.io import config_key, folder_in_use, folder_lock, read_json, read_jsonl, write_json
 from dra.profiles import Profile
 from dra.reports import MERGED, load_result, save_result
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, seeds_for_power, t_interval
@@ -223,28 +222,16 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
 
 def _in_use(run: Run) -> bool:
     """Whether another process holds the run (`_exclusive`)."""
-    if not (run.directory / "in_use.lock").exists():  # never started: nothing to create for it here
-        return False
-    try:
-        with _exclusive(run):
-            return False
-    except RuntimeError:
-        return True
+    return folder_in_use(run.directory)
 
 
-@contextmanager
-def _exclusive(run: Run) -> Iterator[None]:
-    """Hold an exclusive lock on the run's folder while this process trains and evaluates it, so that a second
-    process given the same run (two terminals, a notebook beside --workers) stops with a clear error instead
-    of writing the same checkpoints."""
-    run.directory.mkdir(parents=True, exist_ok=True)
-    with open(run.directory / "in_use.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"{run_label(run.arm, run.seed)} is being trained or evaluated by another process "
-                               f"({run.directory}); let it finish, or stop it, then run this again.") from None
-        yield
+def _exclusive(run: Run) -> AbstractContextManager[None]:
+    """Hold the run's folder lock (`dra.io.folder_lock`) while this process trains and evaluates it, so that a
+    second process given the same run (two terminals, a notebook beside --workers) stops with a clear error
+    (`FolderInUse`, a RuntimeError) instead of writing the same checkpoints."""
+    return folder_lock(run.directory, busy=f"{run_label(run.arm, run.seed)} is being trained or evaluated by "
+                                           f"another process ({run.directory}); let it finish, or stop it, then "
+                                           "run this again.")
 
 
 def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> dict[str, Any]:
@@ -864,6 +851,7 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
     (another terminal, another machine on the same disk) is left to it and waited for. After a failed run no
     new one starts; the others finish, then RuntimeError names the logs to read."""
     settings = profiles.get(profile).mini_experiment()
+    policy.base_policy(profile)  # once, here, on every core: the workers would wait for it one core each
     run_base(profile, settings.eval_prompts)  # once, here: the workers skip it
     environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}

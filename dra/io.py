@@ -15,14 +15,19 @@ parsers reject it), numpy/torch values as plain numbers and lists, paths as stri
 Readers (`read_json`, `read_jsonl`) raise `BadFileError` (a ValueError) naming the file and what is wrong with
 it: empty, not UTF-8, not JSON (line and column), a field missing. A JSONL log whose *last* line was cut short
 (what a killed writer leaves) loses that line with a warning; any other bad line raises with its line number.
+
+`folder_lock` is the one lock between processes that work on the same folder (a training run, the base policy):
+an flock on ``<folder>/in_use.lock``, released by the operating system when its holder exits, however it exits.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import glob
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
@@ -43,6 +48,10 @@ TRACKED_PACKAGES = (
 )
 _TEMP_SUFFIX = ".tmp"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+
+
+LOCK_FILE = "in_use.lock"
+logger = logging.getLogger(__name__)
 
 
 class BadFileError(ValueError):
@@ -304,6 +313,41 @@ def config_key(config: Any, length: int = 12) -> str:
     """A short stable hash of a JSON-serialisable config: cache entries are named by what made them."""
     blob = json.dumps(config, sort_keys=True, default=_json_default).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds the folder's lock (`folder_lock`)."""
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike, wait: bool = False, busy: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (created if missing) while the block runs, so that two processes never
+    write the same checkpoints. When another process holds it: with ``wait=False`` raise `FolderInUse` at once;
+    with ``wait=True`` log that this process waits, and wait until the holder ends (then re-check whatever the
+    holder was making: it may be done). `busy` is the error's message (default: the folder is in use). Locks are per open file, so a second `folder_lock` in the same process
+    conflicts too."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise FolderInUse(busy or f"{folder} is in use by another process") from None
+            logger.warning("%s is in use by another process; waiting for it to finish", folder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def folder_in_use(folder: str | os.PathLike) -> bool:
+    """Whether another process holds `folder_lock` on `folder` (False for a folder never locked)."""
+    if not (Path(folder) / LOCK_FILE).exists():  # never started: nothing to create for it here
+        return False
+    try:
+        with folder_lock(folder):
+            return False
+    except FolderInUse:
+        return True
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:

@@ -26,7 +26,9 @@ Caching and resume: a run lives in ``runs_dir()/mini_policy/<profile>-<config_ke
 what a configuration produces), so a changed configuration never reuses a stale model. Trainer checkpoints
 are written under ``checkpoints/`` every ``save_steps`` steps; an interrupted run resumes from the last
 one. The finished model is written to a temporary directory and renamed to ``model/``, so ``model/``
-exists only when training completed. Two processes training the same key at once are not coordinated.
+exists only when training completed. Training holds the run folder's lock (`dra.io.folder_lock`): a second
+process that asks for the same policy meanwhile (two notebooks, two grid workers on a fresh clone) waits for the
+first to finish and then loads its model, instead of training the same checkpoints.
 
 The ``paper`` profile has no mini-world policy (it trains DeepSeek-R1-Distill-Qwen-1.5B); asking for it
 raises ValueError.
@@ -42,7 +44,7 @@ from typing import Any, Iterator
 
 from dra import mini, profiles
 from dra.config import runs_dir
-from dra.io import last_complete_checkpoint, read_json, write_json
+from dra.io import folder_lock, last_complete_checkpoint, read_json, write_json
 from dra.profiles import POLICY_FORMAT_VERSION, MiniPolicyConfig, Profile
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,10 @@ def base_policy(source: str | Profile | MiniPolicyConfig) -> Path:
     model_dir = run_dir(config) / "model"
     if (model_dir / SUMMARY_FILE).is_file():
         return model_dir
-    return train_policy(config)
+    with folder_lock(run_dir(config), wait=True):
+        if (model_dir / SUMMARY_FILE).is_file():  # another process trained it while this one waited
+            return model_dir
+        return train_policy(config)
 
 
 def load_policy(path: str | Path):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
+import threading
+import time
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
 from dra import mini, policy, profiles, tasks
+from dra.io import FolderInUse, folder_in_use, folder_lock
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +101,36 @@ def test_paper_profile_has_no_mini_policy(runs):
         policy.base_policy("huge")
     with pytest.raises(FileNotFoundError, match="no saved model"):
         policy.load_policy(runs)
+
+
+def test_a_second_process_waits_for_the_policy_another_is_training_instead_of_training_it_too(trained, monkeypatch, caplog):
+    config, _ = trained
+    other = dataclasses.replace(config, max_steps=9)  # never trained here
+    model_dir = policy.run_dir(other) / "model"
+    holding = threading.Event()
+
+    def another_process():  # trains `other` (its lock held for a second), then leaves a finished model
+        with folder_lock(policy.run_dir(other)):
+            holding.set()
+            time.sleep(1.0)
+            model_dir.mkdir(parents=True)
+            (model_dir / policy.SUMMARY_FILE).write_text("{}")
+
+    monkeypatch.setattr(policy, "train_policy", lambda config: pytest.fail("trained a policy another process was training"))
+    thread = threading.Thread(target=another_process)
+    thread.start()
+    holding.wait()
+    with caplog.at_level(logging.WARNING, logger="dra.io"):
+        assert policy.base_policy(other) == model_dir
+    thread.join()
+    assert "in use by another process; waiting for it to finish" in caplog.text
+
+
+def test_folder_lock_refuses_a_second_holder_with_the_message_it_is_given(tmp_path):
+    assert not folder_in_use(tmp_path / "never")
+    with folder_lock(tmp_path / "run"):
+        assert folder_in_use(tmp_path / "run")
+        with pytest.raises(FolderInUse, match="^seed 3 is busy$"):
+            with folder_lock(tmp_path / "run", busy="seed 3 is busy"):
+                pass
+    assert not folder_in_use(tmp_path / "run")  # released with its block
