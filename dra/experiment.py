@@ -48,6 +48,7 @@ from dra.io import config_key, folder_in_use, folder_lock, read_json, read_jsonl
 from dra.profiles import Profile
 from dra.reports import MERGED, load_result, save_result
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, seeds_for_power, t_interval
+from dra.threads import result_threads
 
 EXPERIMENT_FORMAT = 2  # 2: world version 2, config-keyed run folders, distinct-pair evaluation
 PRIMARY_ARMS: tuple[str, ...] = tuple(recipes.ARMS)
@@ -208,7 +209,7 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
     if (saved := _cached(out, key)) is not None:
         return saved
     progress_label = progress_label or run_label(run.arm, run.seed)
-    with _exclusive(run):
+    with _exclusive(run), result_threads():  # the thread count changes the numbers; its key cannot see it
         run_dir = train_run(run, progress_label)
         result = {
             "key": key, "arm": run.arm, "seed": run.seed, "split": split, "overrides": dict(run.overrides),
@@ -243,10 +244,11 @@ def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> 
     if (saved := _cached(out, key)) is not None:
         return saved
     model_dir = policy.base_policy(config)
-    result = {"key": key, "arm": "base", "seed": None, "split": split,
-              "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
-                                            "the base policy")}
-    return _save(out, result, profile.name, base_policy=config.key())
+    with result_threads():  # as run_arm's evaluations; its provenance records the count it ran on
+        result = {"key": key, "arm": "base", "seed": None, "split": split,
+                  "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
+                                                "the base policy")}
+        return _save(out, result, profile.name, base_policy=config.key())
 
 
 def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
@@ -851,7 +853,7 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
     (another terminal, another machine on the same disk) is left to it and waited for. After a failed run no
     new one starts; the others finish, then RuntimeError names the logs to read."""
     settings = profiles.get(profile).mini_experiment()
-    policy.base_policy(profile)  # once, here, on every core: the workers would wait for it one core each
+    policy.base_policy(profile)  # once, here, before the workers, which would otherwise wait for it
     run_base(profile, settings.eval_prompts)  # once, here: the workers skip it
     environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}

@@ -46,6 +46,7 @@ from dra import mini, profiles
 from dra.config import runs_dir
 from dra.io import folder_lock, last_complete_checkpoint, read_json, write_json
 from dra.profiles import POLICY_FORMAT_VERSION, MiniPolicyConfig, Profile
+from dra.threads import result_threads
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,15 @@ def base_policy(source: str | Profile | MiniPolicyConfig) -> Path:
     """The directory of the trained base policy of a profile (a `Profile` or its name) or of a configuration.
 
     Returns the cached model when one made by the same configuration exists; otherwise trains it (resuming
-    from the last checkpoint of an interrupted run) and returns the new directory. Load it with
+    from the last checkpoint of an interrupted run) on `dra.threads.RESULT_THREADS` threads (the count changes
+    the model, and its key cannot see it) and returns the new directory. Load it with
     `load_policy` or any ``from_pretrained``.
     """
     config = source if isinstance(source, MiniPolicyConfig) else profiles.get(source).mini_policy()
     model_dir = run_dir(config) / "model"
     if (model_dir / SUMMARY_FILE).is_file():
         return model_dir
-    with folder_lock(run_dir(config), wait=True):
+    with folder_lock(run_dir(config), wait=True), result_threads():  # the thread count shapes the model
         if (model_dir / SUMMARY_FILE).is_file():  # another process trained it while this one waited
             return model_dir
         return train_policy(config)
@@ -100,6 +102,7 @@ def training_summary(path: str | Path) -> dict[str, Any]:
 
 def train_policy(config: MiniPolicyConfig) -> Path:
     """Train (or finish training) the policy of `config`; returns its model directory. See the module doc."""
+    import torch
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
@@ -163,6 +166,7 @@ def train_policy(config: MiniPolicyConfig) -> Path:
         "loss_curve": losses,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "n_train_problems": len(splits.sft),
+        "torch_threads": torch.get_num_threads(),
     }
     return _save_model(trainer.model, tokenizer, root / "model", summary)
 

@@ -475,3 +475,35 @@ def test_a_run_another_process_holds_is_refused_not_trained_twice(tmp_path, monk
         with pytest.raises(RuntimeError, match=r"GRPO seed 0 is being trained or evaluated by another process"):
             experiment.run_arm(run, eval_prompts=4)
     assert not (run.directory / "metrics.jsonl").exists()  # refused before training started
+
+
+def test_runs_and_the_base_are_trained_and_evaluated_on_one_thread_whatever_the_process_has(tmp_path, monkeypatch):
+    """The thread count changes a CPU run's numbers (dra.threads); every result is made on RESULT_THREADS."""
+    import torch
+
+    from dra.threads import RESULT_THREADS
+
+    monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
+    seen = []
+
+    def note(what, value):
+        seen.append((what, torch.get_num_threads()))
+        return value
+
+    monkeypatch.setattr(experiment, "train_run", lambda run, label=None: note("train", run.directory))
+    monkeypatch.setattr(experiment, "_evaluate_model", lambda *args: note("evaluate", {"problems": 4}))
+    monkeypatch.setattr(experiment, "training_curve", lambda run_dir: [])
+    monkeypatch.setattr(experiment.policy, "base_policy", lambda config: note("base policy", tmp_path))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = experiment.run_arm(experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1}), eval_prompts=4)
+        base = experiment.run_base("smoke", eval_prompts=4)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+    # base_policy pins its own SFT (tests/test_policy.py); here it is patched, so it saw the caller's count.
+    assert seen == [("train", RESULT_THREADS), ("evaluate", RESULT_THREADS), ("base policy", 2),
+                    ("evaluate", RESULT_THREADS)]
+    assert run["hardware"]["torch_threads"] == base["hardware"]["torch_threads"] == RESULT_THREADS

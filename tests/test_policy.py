@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
 from dra import mini, policy, profiles, tasks
 from dra.io import FolderInUse, folder_in_use, folder_lock
+from dra.threads import RESULT_THREADS
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def test_smoke_sft_trains_and_saves_a_loadable_hub_style_model(trained):
     assert tokenizer.eos_token_id in (eos if isinstance(eos, list) else [eos])
     summary = policy.training_summary(path)
     assert summary["steps"] == config.max_steps and summary["key"] == config.key()
+    assert summary["torch_threads"] == RESULT_THREADS  # the count shapes the model (dra.threads)
     losses = [loss for _, loss in summary["loss_curve"]]
     assert losses[-1] < losses[0]  # it learned something from the SFT data
 
