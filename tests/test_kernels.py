@@ -168,7 +168,11 @@ def test_device_scope_matches_the_authors_transcription(dtype):
     """Their recipe: G = 6, 4 completions per device, 3 processes (12 completions = 2 prompts per micro-step);
     10 micro-steps of 512-d embeddings (jina-small's width) and paper-like reward totals. Without their 1e-6 the
     formulas are identical (float64: rtol 1e-12); with it the difference is the 1e-6 alone, a relative
-    change below 1e-6 (max |difference| over these rewards: 4.8e-7 in float32, 2.8e-7 in float64)."""
+    change below 1e-6 (max |difference| over these rewards in float64: 2.8e-7). In float32 the rounding of the
+    matrix products adds a few units in the last place, which depend on the CPU's kernels (max |difference|
+    4.8e-7 on the machine this was first measured on, 5.4e-7 on an AVX2 AMD EPYC; float32's last place at 2.97 is
+    2.4e-7), so
+    float32 is held to the relative bound only."""
     worst = 0.0
     for seed in range(20):
         rng = np.random.default_rng(seed)
@@ -180,7 +184,8 @@ def test_device_scope_matches_the_authors_transcription(dtype):
         worst = max(worst, (ours - theirs).abs().max().item())
         if dtype == torch.float64:
             torch.testing.assert_close(ours, authors_device_scope(rewards, emb, 4, eps=0.0), rtol=1e-12, atol=0)
-    assert worst <= 5e-7
+    if dtype == torch.float64:
+        assert worst <= 5e-7
 
 
 def test_redundant_wrong_answer_penalised_less_unless_disabled():
