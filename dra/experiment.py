@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import json
 import os
 import shlex
 import subprocess
@@ -44,7 +45,7 @@ import yaml
 
 from dra import evaluate, metrics, mini, policy, profiles, recipes
 from dra.config import results_dir, runs_dir
-from dra.io import config_key, folder_in_use, folder_lock, read_json, read_jsonl, write_json
+from dra.io import config_key, folder_in_use, folder_lock, hardware, read_json, read_jsonl, to_json, write_json
 from dra.profiles import Profile
 from dra.reports import MERGED, load_result, save_result
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, seeds_for_power, t_interval
@@ -210,6 +211,7 @@ def run_arm(run: Run, eval_prompts: int, split: str = "test", progress_label: st
         return saved
     progress_label = progress_label or run_label(run.arm, run.seed)
     with _exclusive(run), result_threads():  # the thread count changes the numbers; its key cannot see it
+        check_base_policy(run.profile)
         run_dir = train_run(run, progress_label)
         result = {
             "key": key, "arm": run.arm, "seed": run.seed, "split": split, "overrides": dict(run.overrides),
@@ -249,6 +251,52 @@ def run_base(profile: str | Profile, eval_prompts: int, split: str = "test") -> 
                   "evaluation": _evaluate_model(model_dir, f"base_{config.key()}", profile, eval_prompts, split,
                                                 "the base policy")}
         return _save(out, result, profile.name, base_policy=config.key())
+
+
+class BasePolicyMismatch(RuntimeError):
+    """The base policy this checkout trained is not the one the stored runs of its profile started from."""
+
+
+def check_base_policy(profile: str | Profile) -> None:
+    """Refuse to train runs from a base policy other than the one the stored runs started from.
+
+    The base policy lives in runs/ (never committed): a fresh checkout retrains it, and its cache key sees the
+    configuration, not the CPU. The CPU changes the numbers: float32 matrix products round differently with
+    other kernels (AVX2 against AVX-512), and TRL's SFT autocasts to bfloat16, emulated where the CPU has no
+    native bfloat16. A base policy retrained elsewhere can therefore be a different model, and runs trained
+    from it would be paired with runs that started from another. So, when a base evaluation of the profile is
+    stored (results_file "base", test split, current key), the local base policy is evaluated too (once: the
+    evaluation file in runs/evals is reused) and must give the same numbers, every one of them exactly;
+    otherwise `BasePolicyMismatch` says what differs and on which machines. Without a stored base evaluation
+    there is nothing to match: `run_base` makes one from this model."""
+    profile = profiles.get(profile)
+    settings, config = profile.mini_experiment(), profile.mini_policy()
+    stored_path = results_file(profile.name, "base", "test")
+    stored = _cached(stored_path, result_key(base_model_key(profile), "test", settings.eval_prompts, profile))
+    model_dir = policy.base_policy(config)
+    if stored is None:
+        return
+    with result_threads():  # as run_base evaluated it
+        here = _evaluate_model(model_dir, f"base_{config.key()}", profile, settings.eval_prompts, "test",
+                               "the base policy (does it reproduce the stored one?)")
+    here = json.loads(to_json(here))  # as the stored result reads back (NaN as None)
+    differ = [name for name in stored["evaluation"] if stored["evaluation"][name] != here.get(name)]
+    if differ:
+        raise BasePolicyMismatch(
+            f"The base policy trained here ({model_dir}) is not the one the stored results of profile "
+            f"{profile.name!r} started from: {len(differ)} of {len(stored['evaluation'])} numbers of its test "
+            f"evaluation differ from {stored_path} (pass@1 {here.get('pass@1')} here, "
+            f"{stored['evaluation'].get('pass@1')} stored). Runs trained from it would not be paired with the "
+            f"stored runs. The CPU is the usual cause (this machine: {hardware_summary(hardware())}; the stored "
+            f"evaluation's: {hardware_summary(stored.get('hardware', {}))}). Train on a machine of the stored "
+            "kind, or point DRA_RESULTS_DIR at an empty folder to start results of this machine's own.")
+
+
+def hardware_summary(info: Mapping[str, Any]) -> str:
+    """One line of a `dra.io.hardware` record: CPU, torch's CPU capability, threads."""
+    parts = [info.get("cpu") or "CPU not recorded", info.get("torch_cpu_capability"),
+             info.get("torch_threads") and f"{info['torch_threads']} torch thread(s)"]
+    return ", ".join(str(part) for part in parts if part)
 
 
 def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,
@@ -853,7 +901,7 @@ def fill_grid(profile: str, arms: Sequence[str], seeds: Sequence[int] | None, ov
     (another terminal, another machine on the same disk) is left to it and waited for. After a failed run no
     new one starts; the others finish, then RuntimeError names the logs to read."""
     settings = profiles.get(profile).mini_experiment()
-    policy.base_policy(profile)  # once, here, before the workers, which would otherwise wait for it
+    check_base_policy(profile)  # trains it once, here, before the workers, which would otherwise wait for it
     run_base(profile, settings.eval_prompts)  # once, here: the workers skip it
     environment = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     running: dict[tuple[str, int], tuple[subprocess.Popen, Path]] = {}

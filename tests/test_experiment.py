@@ -510,6 +510,32 @@ def test_runs_and_the_base_are_trained_and_evaluated_on_one_thread_whatever_the_
     finally:
         torch.set_num_threads(before)
     # base_policy pins its own SFT (tests/test_policy.py); here it is patched, so it saw the caller's count.
-    assert seen == [("train", RESULT_THREADS), ("evaluate", RESULT_THREADS), ("base policy", 2),
-                    ("evaluate", RESULT_THREADS)]
+    # run_arm first asks for the base policy (check_base_policy: no stored base evaluation yet, nothing to match)
+    assert seen == [("base policy", RESULT_THREADS), ("train", RESULT_THREADS), ("evaluate", RESULT_THREADS),
+                    ("base policy", 2), ("evaluate", RESULT_THREADS)]
     assert run["hardware"]["torch_threads"] == base["hardware"]["torch_threads"] == RESULT_THREADS
+    assert base["hardware"]["cpu"] and base["hardware"]["torch_cpu_capability"]  # the CPU changes the numbers too
+
+
+def test_a_run_refuses_a_base_policy_that_does_not_reproduce_the_stored_base_evaluation(tmp_path, monkeypatch):
+    """A fresh checkout retrains the base policy (runs/ is not committed), and another CPU can make another model
+    under the same key: runs trained from it must not join the stored ones. The policy that made the stored base
+    evaluation passes the check; once one stored number differs, training is refused before it starts, with the
+    number of differing metrics and both machines named."""
+    from dra.io import read_json, write_json
+
+    monkeypatch.setenv("DRA_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DRA_RESULTS_DIR", str(tmp_path / "data"))
+    settings = experiment.profiles.get("smoke").mini_experiment()
+    stored = experiment.run_base("smoke", settings.eval_prompts)
+    experiment.check_base_policy("smoke")  # the same model, evaluated again from its cached file: every number equal
+    path = experiment.results_file("smoke", "base")
+    tampered = read_json(path)
+    tampered["evaluation"]["pass@1"] += 0.01  # as a base policy trained on another machine would differ
+    tampered["hardware"] = {**stored["hardware"], "cpu": "Some Other CPU", "torch_cpu_capability": "AVX512"}
+    write_json(path, tampered)
+    run = experiment.Run.of("smoke", "grpo", 0, {"max_steps": 1})
+    with pytest.raises(experiment.BasePolicyMismatch,
+                       match=r"1 of \d+ numbers of its test evaluation differ(.|\n)*Some Other CPU, AVX512"):
+        experiment.run_arm(run, eval_prompts=4)
+    assert not (run.directory / "metrics.jsonl").exists()  # refused before training started
