@@ -171,8 +171,7 @@ def test_device_scope_matches_the_authors_transcription(dtype):
     change below 1e-6 (max |difference| over these rewards in float64: 2.8e-7). In float32 the rounding of the
     matrix products adds a few units in the last place, which depend on the CPU's kernels (max |difference|
     4.8e-7 on the machine this was first measured on, 5.4e-7 on an AVX2 AMD EPYC; float32's last place at 2.97 is
-    2.4e-7), so
-    float32 is held to the relative bound only."""
+    2.4e-7), so float32 is held to the relative bound only."""
     worst = 0.0
     for seed in range(20):
         rng = np.random.default_rng(seed)
