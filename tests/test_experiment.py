@@ -321,6 +321,27 @@ def test_the_committed_mini_summary_is_what_the_committed_runs_give(monkeypatch,
     pd.testing.assert_frame_equal(arms, experiment.arm_table(runs), check_dtype=False, atol=1e-12)
 
 
+def test_every_committed_mini_run_of_a_seed_started_from_the_same_samples():
+    """Before its first update every arm samples the same completions at a given seed (same base policy, prompts
+    and sampling seeds; the arms differ only in what they do with them), so the first logged step's statistics of
+    the samples are equal, to the last bit, across every committed run of that seed: both grids, every arm, every
+    session and machine that made them. A run trained from another base policy (`check_base_policy` now refuses
+    one; the results made before it record no CPU) would differ here."""
+    from dra.config import PROJECT_ROOT
+    from dra.io import read_json
+
+    sample_statistics = ("completions/mean_length", "mini/strategy_entropy", "mini/home_share", "mini/accuracy",
+                         "mini/dominant_share")
+    first_steps: dict[int, set[tuple]] = {}
+    runs = [read_json(path) for path in (PROJECT_ROOT / "data/mini_training/mini").glob("*_seed*.json")]
+    for run in (r for r in runs if r["split"] == "test"):
+        first = run["curve"][0]
+        assert first["step"] == 1
+        first_steps.setdefault(run["seed"], set()).add(tuple(first[name] for name in sample_statistics))
+    assert len(first_steps) >= 8 and all(len(seen) == 1 for seen in first_steps.values()), first_steps
+    assert len({seen.pop() for seen in first_steps.values()}) == len(first_steps)  # and each seed its own samples
+
+
 def test_breakdown_tables_average_each_entry_over_seeds_and_count_an_unused_strategy_as_zero():
     results = [
         {"arm": "grpo", "seed": 0, "evaluation": {"accuracy_by_home_type": {"plus_one": 0.8, "plus_five": 0.1},
