@@ -279,6 +279,7 @@ def check_base_policy(profile: str | Profile) -> None:
     with result_threads():  # as run_base evaluated it
         here = _evaluate_model(model_dir, f"base_{config.key()}", profile, settings.eval_prompts, "test",
                                "the base policy (does it reproduce the stored one?)")
+        machine = hardware()
     here = json.loads(to_json(here))  # as the stored result reads back (NaN as None)
     differ = [name for name in stored["evaluation"] if stored["evaluation"][name] != here.get(name)]
     if differ:
@@ -287,7 +288,7 @@ def check_base_policy(profile: str | Profile) -> None:
             f"{profile.name!r} started from: {len(differ)} of {len(stored['evaluation'])} numbers of its test "
             f"evaluation differ from {stored_path} (pass@1 {here.get('pass@1')} here, "
             f"{stored['evaluation'].get('pass@1')} stored). Runs trained from it would not be paired with the "
-            f"stored runs. The CPU is the usual cause (this machine: {hardware_summary(hardware())}; the stored "
+            f"stored runs. The CPU is the usual cause (this machine: {hardware_summary(machine)}; the stored "
             f"evaluation's: {hardware_summary(stored.get('hardware', {}))}). Train on a machine of the stored "
             "kind, or point DRA_RESULTS_DIR at an empty folder to start results of this machine's own.")
 
