@@ -270,7 +270,7 @@ def hardware() -> dict[str, Any]:
     """The machine a result was made on. The CPU is recorded because it changes CPU results: float32 matrix
     products round differently with AVX2 and AVX-512 kernels, and bfloat16 is native only on some CPUs."""
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                            "cpu": cpu_model()}
+                            "cpu": cpu_model(), "native_bf16": native_bf16()}
     try:
         import torch
 
@@ -283,15 +283,27 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform.processor` says, else "unknown"."""
+def _cpuinfo(field: str) -> str | None:
+    """The first `field` of Linux's /proc/cpuinfo; None where there is no such file or field."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform.processor` says, else "unknown"."""
+    return _cpuinfo("model name") or platform.processor() or "unknown"
+
+
+def native_bf16() -> bool | None:
+    """Whether the CPU computes bfloat16 natively (the avx512_bf16 or amx_bf16 flag in /proc/cpuinfo); where it
+    does not, PyTorch emulates it, about ten times slower (scripts/bench_sft_precision.py). None: not known."""
+    flags = _cpuinfo("flags")
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 PROVENANCE_FIELDS = ("profile", "seed", "created", "versions", "hardware")  # what `provenance` always records

@@ -44,7 +44,7 @@ from typing import Any, Iterator
 
 from dra import mini, profiles
 from dra.config import runs_dir
-from dra.io import folder_lock, last_complete_checkpoint, read_json, write_json
+from dra.io import folder_lock, last_complete_checkpoint, native_bf16, read_json, write_json
 from dra.profiles import POLICY_FORMAT_VERSION, MiniPolicyConfig, Profile
 from dra.threads import result_threads
 
@@ -153,6 +153,11 @@ def train_policy(config: MiniPolicyConfig) -> Path:
     resume_from = last_complete_checkpoint(checkpoints)
     if resume_from:
         logger.info("resuming SFT from %s", resume_from)
+    if native_bf16() is False:
+        logger.warning("This CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag): the SFT's bf16 autocast "
+                       "is emulated, about 9x slower (8.9 s a step against 1.0 s for the stored base policy), and "
+                       "the model may round differently; experiment.check_base_policy compares it with the stored "
+                       "base evaluation before any run trains from it.")
     training_started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
     finished = time.perf_counter()

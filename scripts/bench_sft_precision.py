@@ -57,7 +57,8 @@ def main() -> None:
         machine = hardware()
         float32 = step_seconds(model, batch, bf16=False, repeats=args.repeats)
         bfloat16 = step_seconds(model, batch, bf16=True, repeats=args.repeats)
-    print(f"{machine['cpu']} ({machine['torch_cpu_capability']}), {machine['torch_threads']} torch thread")
+    print(f"{machine['cpu']} ({machine['torch_cpu_capability']}, native bfloat16: {machine['native_bf16']}), "
+          f"{machine['torch_threads']} torch thread")
     print(f"profile {args.profile}: batch {config.batch_size} x {args.tokens} tokens, forward + backward")
     print(f"float32:           {float32:.3f} s a step")
     print(f"bfloat16 autocast: {bfloat16:.3f} s a step ({bfloat16 / float32:.1f}x float32)")

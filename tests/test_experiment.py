@@ -536,6 +536,7 @@ def test_runs_and_the_base_are_trained_and_evaluated_on_one_thread_whatever_the_
                     ("base policy", 2), ("evaluate", RESULT_THREADS)]
     assert run["hardware"]["torch_threads"] == base["hardware"]["torch_threads"] == RESULT_THREADS
     assert base["hardware"]["cpu"] and base["hardware"]["torch_cpu_capability"]  # the CPU changes the numbers too
+    assert base["hardware"]["native_bf16"] in (True, False, None)
 
 
 def test_a_run_refuses_a_base_policy_that_does_not_reproduce_the_stored_base_evaluation(tmp_path, monkeypatch):
