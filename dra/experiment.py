@@ -45,7 +45,8 @@ import yaml
 
 from dra import evaluate, metrics, mini, policy, profiles, recipes
 from dra.config import results_dir, runs_dir
-from dra.io import config_key, folder_in_use, folder_lock, hardware, read_json, read_jsonl, to_json, write_json
+from dra.io import (config_key, folder_in_use, folder_lock, hardware, hardware_summary, read_json, read_jsonl,
+                    to_json, write_json)
 from dra.profiles import Profile
 from dra.reports import MERGED, load_result, save_result
 from dra.stats import LEVEL, Interval, PairedTest, holm, paired_t_test, seeds_for_power, t_interval
@@ -291,13 +292,6 @@ def check_base_policy(profile: str | Profile) -> None:
             f"stored runs. The CPU is the usual cause (this machine: {hardware_summary(machine)}; the stored "
             f"evaluation's: {hardware_summary(stored.get('hardware', {}))}). Train on a machine of the stored "
             "kind, or point DRA_RESULTS_DIR at an empty folder to start results of this machine's own.")
-
-
-def hardware_summary(info: Mapping[str, Any]) -> str:
-    """One line of a `dra.io.hardware` record: CPU, torch's CPU capability, threads."""
-    parts = [info.get("cpu") or "CPU not recorded", info.get("torch_cpu_capability"),
-             info.get("torch_threads") and f"{info['torch_threads']} torch thread(s)"]
-    return ", ".join(str(part) for part in parts if part)
 
 
 def run_experiment(profile: str | Profile, arms: Sequence[str] = PRIMARY_ARMS, seeds: Sequence[int] | None = None,

@@ -283,6 +283,14 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+def hardware_summary(info: dict[str, Any]) -> str:
+    """One line of a `hardware` record: CPU, torch's CPU capability, threads ("CPU not recorded" for records made
+    before the CPU was)."""
+    parts = [info.get("cpu") or "CPU not recorded", info.get("torch_cpu_capability"),
+             info.get("torch_threads") and f"{info['torch_threads']} torch thread(s)"]
+    return ", ".join(str(part) for part in parts if part)
+
+
 def _cpuinfo(field: str) -> str | None:
     """The first `field` of Linux's /proc/cpuinfo; None where there is no such file or field."""
     try:

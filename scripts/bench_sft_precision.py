@@ -1,11 +1,11 @@
 """What bfloat16 autocast costs the base policy's SFT on this CPU: one forward and backward pass of a randomly
-initialised model of the profile's size (`dra.profiles`' MiniPolicyConfig) on a batch of its SFT batch size,
+initialised model of the profile's size (`dra.policy.build_model`, with the profile's tokenizer) on a batch of its SFT batch size,
 in float32 and under bfloat16 autocast (what TRL's SFT default, bf16=True, runs), on one torch thread as every
 mini-world result is made (`dra.threads`). The optimiser step and the data pipeline are left out.
 
 On a CPU with native bfloat16 the autocast pass is about as fast as float32; where bfloat16 is emulated (AVX2
-only) it is about ten times slower, which is why the SFT's progress bar says about 1 s a step on the one and
-about 9 s on the other (README, "One kind of CPU, checked").
+only) it is about ten times slower (12x on an AVX2 AMD EPYC), which is why the SFT's progress bar says about 1 s
+a step on the one and about 9 s on the other (README, "One kind of CPU, checked").
 
     .venv/bin/python scripts/bench_sft_precision.py --profile mini
 """
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from dra import profiles
+from dra import policy, profiles
 from dra.io import hardware
 from dra.threads import result_threads
 
@@ -43,16 +45,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     config = profiles.get(args.profile).mini_policy()
+    with tempfile.TemporaryDirectory() as scratch:  # the profile's own tokenizer, so the model is the SFT's
+        tokenizer = policy.train_tokenizer(config, config.task.splits().sft, Path(scratch))
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
-        num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
-        num_key_value_heads=config.num_key_value_heads, max_position_embeddings=config.max_position_embeddings,
-        tie_word_embeddings=True)).train()
-    batch = torch.randint(0, config.vocab_size, (config.batch_size, args.tokens))
+    model = policy.build_model(config, tokenizer).train()
+    batch = torch.randint(0, len(tokenizer), (config.batch_size, args.tokens))
     with result_threads():
         machine = hardware()
         float32 = step_seconds(model, batch, bf16=False, repeats=args.repeats)

@@ -180,11 +180,10 @@ def test_device_scope_matches_the_authors_transcription(dtype):
         ours = dra.adjust_rewards(rewards, emb, 6, scope="device", device_batch_size=4)
         theirs = authors_device_scope(rewards, emb, 4)
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=0)
-        worst = max(worst, (ours - theirs).abs().max().item())
         if dtype == torch.float64:
+            worst = max(worst, (ours - theirs).abs().max().item())
             torch.testing.assert_close(ours, authors_device_scope(rewards, emb, 4, eps=0.0), rtol=1e-12, atol=0)
-    if dtype == torch.float64:
-        assert worst <= 5e-7
+    assert worst <= 5e-7  # float64 only: float32's is left at 0
 
 
 def test_redundant_wrong_answer_penalised_less_unless_disabled():
